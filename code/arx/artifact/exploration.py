@@ -1,0 +1,212 @@
+"""The exploration graph: one YAML file per node under ``exploration/nodes/``.
+
+Nodes are created atomically (write a temp file, then ``link`` it into place, which fails rather than
+overwrites) so parallel writers never clobber each other and git never sees a merge conflict. The only
+node ever rewritten is a ``run`` node, and only by the process that owns it (to close it) or, once that
+process is provably gone, by the interrupted-run sweep.
+
+A run is recorded from inside ``arx.run``: opened before any work (status ``running``, a heartbeat file
+touched by a thread), closed in ``finally``. A node still ``running`` whose process is dead (same host) or
+whose heartbeat is stale becomes ``interrupted`` at the next invocation (``arx`` commands, Snakemake onstart).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+from .load import ArtifactError, load_node, rel
+from .schema import ExplorationNode, NodeType, RunInfo
+
+NODES = Path("exploration") / "nodes"
+HEARTBEATS = Path("exploration") / ".heartbeat"
+HEARTBEAT_S = 5.0
+STALE_S = 60.0
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(type_: str, title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40] or "node"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{type_}-{slug}-{secrets.token_hex(3)}"
+
+
+def node_path(root: Path, node_id: str) -> Path:
+    return root / NODES / f"{node_id}.yaml"
+
+
+def _dump(node: ExplorationNode) -> str:
+    return yaml.safe_dump(node.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True,
+                          width=120)
+
+
+def _write_tmp(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return tmp
+
+
+def create_node(root: Path, node: ExplorationNode) -> Path:
+    """Atomically create the node file; refuses to overwrite an existing node."""
+    path = node_path(root, node.id)
+    tmp = _write_tmp(path, _dump(node))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ArtifactError(rel(path, root), "id", "a node with this id already exists", "use a new id") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _replace_node(root: Path, node: ExplorationNode) -> None:
+    path = node_path(root, node.id)
+    os.replace(_write_tmp(path, _dump(node)), path)
+
+
+def add_note(root: Path, type_: NodeType, title: str, body: str = "", parents: list[str] | None = None,
+             claims: list[str] | None = None, author: str | None = None) -> ExplorationNode:
+    if type_ == "run":
+        raise ArtifactError(None, "--type", "run nodes are recorded by arx.run, not written by hand",
+                            "use question, experiment, dead_end, decision or pivot")
+    known = {p.stem for p in (root / NODES).glob("*.yaml")}
+    for p in parents or []:
+        if p not in known:
+            raise ArtifactError(None, "--parent", f"no node {p!r} in exploration/nodes", "see `arx trace` for node ids")
+    node = ExplorationNode(id=new_id(type_, title), type=type_, title=title, body=body, parents=parents or [],
+                           claims=claims or [], created=now_iso(), author=author or os.environ.get("USER"))
+    create_node(root, node)
+    return node
+
+
+def iter_nodes(root: Path) -> Iterator[ExplorationNode]:
+    for path in sorted((root / NODES).glob("*.yaml")):
+        yield load_node(path, root)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+class RunRecorder:
+    """Opens a run node before work, keeps its heartbeat alive, closes it with the outcome."""
+
+    def __init__(self, root: Path, info: RunInfo, title: str, parents: list[str] | None = None):
+        self.root = root
+        self.node = ExplorationNode(id=new_id("run", title), type="run", title=title, parents=parents or [],
+                                    created=info.started, run=info)
+        self.heartbeat = root / HEARTBEATS / self.node.id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        self.heartbeat.touch()
+        create_node(self.root, self.node)
+        self._thread = threading.Thread(target=self._beat, name="arx-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.heartbeat.touch()
+            except OSError:
+                pass
+
+    def close(self, status: str, log_tail: list[str], error: str | None = None,
+              evidence: dict[str, str] | None = None) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+        run = self.node.run
+        assert run is not None
+        finished = now_iso()
+        run = run.model_copy(update={
+            "status": status, "finished": finished, "log_tail": log_tail, "error": error,
+            "evidence": evidence or {},
+            "wall_s": round(_parse(finished) - _parse(run.started), 3),
+        })
+        self.node = self.node.model_copy(update={"run": run})
+        _replace_node(self.root, self.node)
+        self.heartbeat.unlink(missing_ok=True)
+
+
+def _parse(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (killed, not yet reaped) still answers kill(0); it is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def sweep_interrupted(root: Path) -> list[str]:
+    """Mark ``running`` run nodes whose process is gone (or heartbeat stale) as ``interrupted``."""
+    marked = []
+    host = socket.gethostname()
+    for path in sorted((root / NODES).glob("*.yaml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if "status: running" not in text:
+            continue
+        node = load_node(path, root)
+        run = node.run
+        if run is None or run.status != "running":
+            continue
+        beat = root / HEARTBEATS / node.id
+        last = beat.stat().st_mtime if beat.exists() else _parse(run.started)
+        stale = time.time() - last > STALE_S
+        dead = run.host == host and not _pid_alive(run.pid)
+        if not (stale or dead):
+            continue
+        why = "process is gone" if dead else f"no heartbeat for {int(time.time() - last)} s"
+        finished = datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        run = run.model_copy(update={"status": "interrupted", "finished": finished,
+                                     "error": f"interrupted: found still running but its {why} (killed?)"})
+        log = root / run.out / "run.log"
+        if log.is_file() and not run.log_tail:
+            run = run.model_copy(update={"log_tail": log.read_text(errors="replace").splitlines()[-50:]})
+        _replace_node(root, node.model_copy(update={"run": run}))
+        beat.unlink(missing_ok=True)
+        marked.append(node.id)
+    return marked
+
+
+def recorded_hashes(root: Path) -> dict[str, tuple[str, str]]:
+    """Path -> (sha256, run id) from the latest succeeded run that produced it."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for path in sorted((root / NODES).glob("*-run-*.yaml")):
+        node = load_node(path, root)
+        run = node.run
+        if run is None or run.status != "succeeded":
+            continue
+        for p, digest in run.evidence.items():
+            stamp = run.finished or run.started
+            if p not in out or out[p][2] <= stamp:
+                out[p] = (digest, node.id, stamp)
+    return {p: (d, i) for p, (d, i, _) in out.items()}

@@ -1,0 +1,297 @@
+"""Safe loading of the artifact's YAML/JSON files into the pydantic models.
+
+Every problem becomes an :class:`ArtifactError` whose one-line message names the file (with the YAML line),
+the field and the fix, so a person or an agent can act on it without reading a traceback. YAML goes through
+``SafeLoader`` only: no tag can construct arbitrary Python objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .schema import Claim, ExplorationNode, Manifest, Paper
+
+M = TypeVar("M", bound=BaseModel)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+MANIFEST = "ara.yaml"
+
+
+class ArtifactError(Exception):
+    """A bad input: one line naming file, field and fix. The CLI exits 2 on it."""
+
+    def __init__(self, file: str | Path | None, field: str | None, message: str, fix: str | None = None,
+                 line: int | None = None):
+        self.file, self.field, self.message, self.fix, self.line = file, field, message, fix, line
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = str(self.file) if self.file is not None else "arx"
+        if self.line is not None:
+            where += f":{self.line}"
+        what = f" {self.field}:" if self.field else ""
+        fix = f" (fix: {self.fix})" if self.fix else ""
+        return f"{where}:{what} {self.message}{fix}"
+
+
+# ---------------------------------------------------------------------------------------------- root
+def find_root(start: Path | None = None) -> Path:
+    """The artifact root: ``$ARX_ROOT`` or the nearest directory upwards holding ``ara.yaml``."""
+    env = os.environ.get("ARX_ROOT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / MANIFEST).is_file():
+            raise ArtifactError(root / MANIFEST, None, "ARX_ROOT points to a directory without ara.yaml",
+                                "unset ARX_ROOT or point it at the artifact root")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / MANIFEST).is_file():
+            return d
+    raise ArtifactError(here, None, "no ara.yaml in this directory or any parent",
+                        "run arx inside the artifact (the directory holding ara.yaml) or set ARX_ROOT")
+
+
+def rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------------- YAML
+@dataclass
+class YamlDoc:
+    """Parsed YAML plus the line of every mapping key, for error messages."""
+
+    path: Path
+    data: Any
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line_of(self, loc: tuple) -> int | None:
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get((), None)
+
+
+def _index_lines(node: yaml.Node, loc: tuple, out: dict[tuple, int], path: Path) -> None:
+    out.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+            if key in seen:
+                raise ArtifactError(path, ".".join(map(str, loc + (key,))), "duplicate key in YAML mapping",
+                                    "keep only one occurrence of the key", line=k.start_mark.line + 1)
+            seen.add(key)
+            out[loc + (key,)] = k.start_mark.line + 1
+            _index_lines(v, loc + (key,), out, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _index_lines(v, loc + (i,), out, path)
+
+
+def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
+    shown = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ArtifactError(shown, None, "file not found", "create it or fix the path") from None
+    except UnicodeDecodeError as e:
+        raise ArtifactError(shown, None, f"not UTF-8 text ({e.reason})", "save the file as UTF-8") from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        msg = " ".join(x for x in (e.context, e.problem) if x) or "malformed YAML"
+        raise ArtifactError(shown, None, f"malformed YAML: {msg}", "fix the YAML syntax at that line",
+                            line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as e:
+        raise ArtifactError(shown, None, f"malformed YAML: {e}", "fix the YAML syntax") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _index_lines(node, (), lines, Path(shown))
+    return YamlDoc(Path(shown), data, lines)
+
+
+def _fix_for(err: dict, model: type[BaseModel]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "remove the field or correct its spelling (see logic/schemas/ or `arx schema`)"
+    if kind == "missing":
+        return "add the field (see `arx schema` for the fields and types)"
+    if kind == "literal_error":
+        return "use one of the allowed values"
+    return f"give a value matching the {model.__name__} schema (`arx schema`)"
+
+
+def validate(model: type[M], data: Any, display: str, doc: YamlDoc | None = None) -> M:
+    """Validate ``data`` against ``model``; the first error becomes an ArtifactError with file:line."""
+    if data is None:
+        raise ArtifactError(display, None, "file is empty", f"write a {model.__name__} mapping (see `arx schema`)")
+    if not isinstance(data, dict):
+        raise ArtifactError(display, None, f"top level is a {type(data).__name__}, expected a mapping",
+                            f"write a {model.__name__} mapping (see `arx schema`)")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        fieldname = ".".join(str(x) for x in loc) or None
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        line = doc.line_of(loc) if doc else None
+        more = len(e.errors()) - 1
+        if more:
+            msg += f" (+{more} more error{'s' if more > 1 else ''})"
+        raise ArtifactError(display, fieldname, msg, _fix_for(err, model), line=line) from None
+
+
+def load_model(model: type[M], path: Path, root: Path | None = None) -> M:
+    display = rel(path, root) if root else str(path)
+    doc = read_yaml(path, display)
+    return validate(model, doc.data, display, doc)
+
+
+def read_json(path: Path, display: str | None = None) -> Any:
+    shown = display or str(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(shown, None, "file not found", "produce it by running its rule") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(shown, None, f"malformed JSON: {e}", "re-run the rule that writes it") from None
+
+
+# ---------------------------------------------------------------------------------------------- artifact
+@dataclass
+class Artifact:
+    """Everything in ``ara.yaml`` and ``logic/``, validated."""
+
+    root: Path
+    manifest: Manifest
+    papers: dict[str, Paper]
+    claims: dict[str, Claim]
+    claim_files: dict[str, str]
+
+    def scale(self, name: str | None) -> str:
+        scale = name or self.manifest.default_scale
+        if scale not in self.manifest.scales:
+            raise ArtifactError(MANIFEST, "scales", f"unknown scale {scale!r}",
+                                f"use one of {', '.join(self.manifest.scales)}")
+        return scale
+
+
+def load_manifest(root: Path) -> Manifest:
+    return load_model(Manifest, root / MANIFEST, root)
+
+
+def claim_paths(root: Path) -> list[Path]:
+    return sorted((root / "logic" / "claims").glob("*.yaml"))
+
+
+def load_claim(path: Path, root: Path) -> Claim:
+    claim = load_model(Claim, path, root)
+    check_claim_id(claim, path, root)
+    return claim
+
+
+def check_claim_id(claim: Claim, path: Path, root: Path) -> None:
+    if claim.id != path.stem:
+        raise ArtifactError(rel(path, root), "id", f"id {claim.id!r} differs from the file name {path.stem!r}",
+                            f"rename the file to {claim.id}.yaml or set id: {path.stem}")
+
+
+def load_artifact(root: Path | None = None) -> Artifact:
+    """Load and validate manifest, papers and claims, including cross references and dependency cycles."""
+    root = root or find_root()
+    manifest = load_manifest(root)
+    papers: dict[str, Paper] = {}
+    for pid in manifest.papers:
+        path = root / "logic" / "papers" / f"{pid}.yaml"
+        if not path.is_file():
+            raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
+                                f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
+        paper = load_model(Paper, path, root)
+        if paper.id != pid:
+            raise ArtifactError(rel(path, root), "id", f"id {paper.id!r} differs from the file name {pid!r}",
+                                f"set id: {pid}")
+        papers[pid] = paper
+    claims: dict[str, Claim] = {}
+    files: dict[str, str] = {}
+    for path in claim_paths(root):
+        claim = load_model(Claim, path, root)
+        if claim.id in claims:
+            raise ArtifactError(rel(path, root), "id", f"duplicate claim id {claim.id!r} (also in {files[claim.id]})",
+                                "give each claim a unique id equal to its file name")
+        check_claim_id(claim, path, root)
+        claims[claim.id] = claim
+        files[claim.id] = rel(path, root)
+    art = Artifact(root, manifest, papers, claims, files)
+    check_references(art)
+    return art
+
+
+def check_references(art: Artifact) -> None:
+    scales = art.manifest.scales
+    for cid, claim in art.claims.items():
+        f = art.claim_files[cid]
+        if claim.paper not in art.papers:
+            raise ArtifactError(f, "paper", f"cites paper {claim.paper!r}, which is not in ara.yaml papers",
+                                f"use one of {', '.join(art.papers) or '(none)'} or add the paper")
+        for dep in claim.depends_on:
+            if dep not in art.claims:
+                raise ArtifactError(f, "depends_on", f"depends on claim {dep!r}, which has no file logic/claims/{dep}.yaml",
+                                    "fix the id or add the claim")
+        for scale in claim.checks:
+            if scale not in scales:
+                raise ArtifactError(f, f"checks.{scale}", f"unknown scale {scale!r}",
+                                    f"use one of {', '.join(scales)}")
+    cycle = find_cycle({cid: c.depends_on for cid, c in art.claims.items()})
+    if cycle:
+        raise ArtifactError(art.claim_files[cycle[0]], "depends_on",
+                            f"dependency cycle {' -> '.join(cycle)}", "remove one depends_on edge of the cycle")
+
+
+def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A cycle as a closed list of ids (first == last), or None. Iterative DFS."""
+    state: dict[str, int] = {}
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        stack = [(start, iter(edges.get(start, ())))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            elif not state.get(nxt):
+                state[nxt] = 1
+                stack.append((nxt, iter(edges.get(nxt, ()))))
+                path.append(nxt)
+    return None
+
+
+def load_node(path: Path, root: Path) -> ExplorationNode:
+    return load_model(ExplorationNode, path, root)

@@ -1,0 +1,303 @@
+"""Pydantic models: the single source of truth for every file of the artifact.
+
+JSON Schemas in ``logic/schemas/`` are generated from these (``arx schema --write``) so that tools without
+Python get the same contract. Every model forbids unknown fields: a typo is an error, not a silently
+ignored key.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+Comparator = Literal[">=", "<=", ">", "<", "between", "abs_diff_le"]
+NodeType = Literal["question", "experiment", "dead_end", "decision", "pivot", "run"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+Verdict = Literal["reproduced", "refuted", "inconclusive"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def evidence_path_problem(path: str, suffix: str | None = None) -> str | None:
+    """Why ``path`` is not a repo-relative path inside ``evidence/`` (None when it is fine).
+
+    Lexical check only; symlinks escaping the tree are caught on disk by ``arx.artifact.evidence``.
+    """
+    p = PurePosixPath(path)
+    if "\\" in path or p.is_absolute():
+        return "must be a relative POSIX path starting with evidence/ (no absolute path)"
+    if ".." in p.parts:
+        return "must not contain '..' (it would escape evidence/)"
+    if len(p.parts) < 2 or p.parts[0] != "evidence":
+        return "must start with evidence/ (e.g. evidence/<paper>/<experiment>/metrics.json)"
+    if suffix and p.suffix != suffix:
+        return f"must end in {suffix}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- manifest
+class ScaleSpec(Strict):
+    config: str = Field(description="defaults file for this scale, e.g. workflows/config/small.yaml")
+    description: str = ""
+
+
+class Manifest(Strict):
+    """``ara.yaml``: what the artifact contains and how it is configured."""
+
+    name: str
+    version: str
+    schema_version: int = Field(description=f"version of these schemas; currently {SCHEMA_VERSION}")
+    description: str = ""
+    papers: list[str] = Field(description="paper ids; each has logic/papers/<id>.yaml")
+    scales: dict[str, ScaleSpec]
+    default_scale: str = "small"
+    dvc_remote: str = Field(description="name of the default DVC remote configured in .dvc/config")
+
+    @field_validator("papers")
+    @classmethod
+    def _unique_papers(cls, v: list[str]) -> list[str]:
+        dup = sorted({p for p in v if v.count(p) > 1})
+        if dup:
+            raise ValueError(f"duplicate paper ids {dup}")
+        return v
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {v} is not supported; this arx reads version {SCHEMA_VERSION}")
+        return v
+
+    @model_validator(mode="after")
+    def _default_scale_known(self) -> Manifest:
+        if self.default_scale not in self.scales:
+            raise ValueError(f"default_scale {self.default_scale!r} is not one of the scales {sorted(self.scales)}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- paper
+class Paper(Strict):
+    """``logic/papers/<id>.yaml``: the source a claim quotes."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    authors: list[str]
+    venue: str | None = None
+    year: int | None = None
+    arxiv: str | None = Field(default=None, description="arXiv id, e.g. 2310.18168")
+    url: str | None = None
+    code_url: str | None = Field(default=None, description="upstream code, if the paper has one")
+    abstract_sentences: list[str] = Field(description="verbatim abstract sentences the artifact checks")
+    notes: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- claim
+class Check(Strict):
+    """How one scale's evidence decides the claim: ``metrics[key] <comparator> threshold``."""
+
+    rule: str = Field(description="Snakemake rule that produces the evidence")
+    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json")
+    key: str = Field(description="dotted path inside the `metrics` object of the evidence file", min_length=1)
+    comparator: Comparator
+    threshold: float | None = Field(default=None, description="bound for >=, <=, >, <; tolerance for abs_diff_le")
+    thresholds: list[float] | None = Field(default=None, description="[lo, hi] (inclusive) for between")
+    reference: float | None = Field(default=None, description="target value for abs_diff_le")
+
+    @field_validator("evidence")
+    @classmethod
+    def _inside_evidence(cls, v: str) -> str:
+        problem = evidence_path_problem(v, suffix=".json")
+        if problem:
+            raise ValueError(f"evidence {v!r} {problem}")
+        return v
+
+    @field_validator("key")
+    @classmethod
+    def _dotted(cls, v: str) -> str:
+        if any(part == "" for part in v.split(".")):
+            raise ValueError(f"key {v!r} has an empty segment; use a dotted path like 'exposure.mean'")
+        return v
+
+    @model_validator(mode="after")
+    def _thresholds_match_comparator(self) -> Check:
+        c = self.comparator
+        if c == "between":
+            if self.thresholds is None or len(self.thresholds) != 2:
+                raise ValueError("comparator 'between' needs thresholds: [lo, hi]")
+            if self.threshold is not None or self.reference is not None:
+                raise ValueError("comparator 'between' takes only thresholds: [lo, hi] (remove threshold/reference)")
+            lo, hi = self.thresholds
+            if not lo <= hi:
+                raise ValueError(f"thresholds [lo, hi] must have lo <= hi, got {self.thresholds}")
+        elif c == "abs_diff_le":
+            if self.reference is None or self.threshold is None:
+                raise ValueError("comparator 'abs_diff_le' needs reference and threshold (|value - reference| <= threshold)")
+            if self.thresholds is not None:
+                raise ValueError("comparator 'abs_diff_le' does not take thresholds; use reference + threshold")
+            if self.threshold < 0:
+                raise ValueError("abs_diff_le threshold is a tolerance and must be >= 0")
+        else:
+            if self.threshold is None:
+                raise ValueError(f"comparator {c!r} needs a threshold")
+            if self.thresholds is not None or self.reference is not None:
+                raise ValueError(f"comparator {c!r} takes only threshold (remove thresholds/reference)")
+        for v in [self.threshold, self.reference, *(self.thresholds or [])]:
+            if v is not None and not math.isfinite(v):
+                raise ValueError("thresholds and reference must be finite numbers")
+        return self
+
+    def describe(self) -> str:
+        if self.comparator == "between":
+            lo, hi = self.thresholds or (None, None)
+            return f"{self.key} in [{lo}, {hi}]"
+        if self.comparator == "abs_diff_le":
+            return f"|{self.key} - {self.reference}| <= {self.threshold}"
+        return f"{self.key} {self.comparator} {self.threshold}"
+
+
+class PaperReport(Strict):
+    quote: str = Field(description="verbatim sentence from the paper (abstract)")
+    figure: str = Field(description="the number or result the paper reports")
+    source: str = Field(default="abstract", description="where in the paper: abstract, Table 2, Fig. 3, ...")
+
+
+class Conditions(Strict):
+    models: list[str]
+    data: str
+    seeds: list[int]
+    notes: str = ""
+
+
+class HistoryEntry(Strict):
+    date: str = Field(description="ISO date of the change")
+    change: str
+    reason: str
+    by: str | None = None
+
+
+class Claim(Strict):
+    """``logic/claims/<id>.yaml``: one falsifiable statement and how evidence decides it."""
+
+    id: str = Field(pattern=ID_PATTERN, description="snake_case, equal to the file name, usable as a rule suffix")
+    paper: str
+    statement: str
+    paper_reports: PaperReport
+    conditions: Conditions
+    falsification: str
+    depends_on: list[str] = Field(default_factory=list)
+    checks: dict[str, Check] = Field(description="one check per scale (small, medium, paper)")
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @field_validator("checks")
+    @classmethod
+    def _some_check(cls, v: dict[str, Check]) -> dict[str, Check]:
+        if not v:
+            raise ValueError("needs at least one check (e.g. under checks.small)")
+        return v
+
+
+# ---------------------------------------------------------------------------------------------- evidence
+class Provenance(Strict):
+    """Where a metrics file came from; written by ``arx.run``."""
+
+    experiment: str
+    scale: str
+    run_id: str | None = None
+    git_commit: str | None
+    git_dirty: bool | None
+    config: dict[str, Any]
+    seed: int | None
+    packages: dict[str, str | None]
+    device: str
+    python: str
+    platform: str
+    started: str
+    finished: str
+    wall_s: float
+    outputs: dict[str, str] = Field(default_factory=dict, description="sha256 of the other files in the output dir")
+
+
+class MetricsFile(Strict):
+    metrics: dict[str, Any]
+    provenance: Provenance
+
+
+# ---------------------------------------------------------------------------------------------- exploration
+class RunInfo(Strict):
+    """What ``arx.run`` records about one rule execution."""
+
+    experiment: str
+    rule: str | None = None
+    wildcards: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="--set overrides")
+    scale: str
+    paper_config: str | None = None
+    out: str
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    pid: int
+    host: str
+    started: str
+    finished: str | None = None
+    wall_s: float | None = None
+    status: RunStatus
+    log_tail: list[str] = Field(default_factory=list)
+    error: str | None = None
+    evidence: dict[str, str] = Field(default_factory=dict, description="repo-relative path -> sha256 at run time")
+
+
+class ExplorationNode(Strict):
+    """``exploration/nodes/<id>.yaml``: one node of the research graph (ARA node types plus ``run``)."""
+
+    id: str
+    type: NodeType
+    title: str
+    body: str = ""
+    parents: list[str] = Field(default_factory=list)
+    claims: list[str] = Field(default_factory=list, description="claim ids this node is about")
+    created: str
+    author: str | None = None
+    run: RunInfo | None = None
+
+    @model_validator(mode="after")
+    def _run_iff_run_type(self) -> ExplorationNode:
+        if (self.type == "run") != (self.run is not None):
+            raise ValueError("a node has a `run` section exactly when type is 'run'")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------- review output
+class CheckResult(Strict):
+    claim: str
+    scale: str
+    verdict: Verdict
+    reason: str
+    evidence: str | None = None
+    value: float | None = None
+    check: str | None = None
+
+
+class ReviewReport(Strict):
+    scale: str
+    generated: str
+    errors: list[str] = Field(default_factory=list)
+    tampered: list[str] = Field(default_factory=list)
+    results: list[CheckResult] = Field(default_factory=list)
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "manifest": Manifest,
+    "paper": Paper,
+    "claim": Claim,
+    "metrics": MetricsFile,
+    "node": ExplorationNode,
+    "review": ReviewReport,
+}

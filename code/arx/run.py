@@ -1,0 +1,320 @@
+"""``python -m arx.run <experiment> ...``: the one door from a workflow rule to method code.
+
+It builds the config (scale defaults overlaid by the paper's section, then ``--set``), opens a ``run`` node in
+the exploration graph *before* any work, runs the registered experiment, writes ``<out>/metrics.json``
+atomically with provenance, DVC-tracks large outputs, and closes the node in ``finally`` as succeeded,
+failed (with the log tail) or interrupted. Recording here rather than in Snakemake hooks means every job,
+failed or killed, leaves its own node.
+
+Exit codes: 0 success, 1 the experiment failed, 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import pkgutil
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from arx.artifact.evidence import dvc_initialised, hash_outputs, resolve_evidence, track
+from arx.artifact.exploration import RunRecorder, now_iso, sweep_interrupted
+from arx.artifact.load import ArtifactError, find_root, load_manifest, read_yaml, rel
+from arx.artifact.schema import MetricsFile, RunInfo
+
+LOG_TAIL = 50
+PACKAGES = ("torch", "transformers", "numpy", "arx")
+
+
+# ---------------------------------------------------------------------------------------------- config
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _set(cfg: dict, assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ArtifactError(None, "--set", f"{assignment!r} is not key=value", "write e.g. --set steps=10")
+    node = cfg
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ArtifactError(None, "--set", f"{key!r}: {p!r} is not a mapping", "set a leaf key")
+    node[leaf] = yaml.safe_load(raw) if raw else ""
+
+
+def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:
+    """Scale defaults, overlaid by ``<paper>.yaml`` → ``<scale>`` → ``<experiment>``, then ``--set``."""
+    manifest = load_manifest(root)
+    if scale not in manifest.scales:
+        raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
+                            f"use one of {', '.join(manifest.scales)}")
+    scale_file = manifest.scales[scale].config
+    doc = read_yaml(root / scale_file, scale_file)
+    defaults = (doc.data or {}).get("defaults") if isinstance(doc.data, dict) else None
+    if not isinstance(defaults, dict):
+        raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...")
+    cfg = dict(defaults)
+    if paper_config:
+        pdoc = read_yaml(root / paper_config, paper_config)
+        data = pdoc.data if isinstance(pdoc.data, dict) else {}
+        section = data.get(scale)
+        if not isinstance(section, dict):
+            raise ArtifactError(paper_config, scale, f"no `{scale}:` section",
+                                f"add `{scale}:` mapping experiment names to their config", line=pdoc.line_of((scale,)))
+        exp_cfg = section.get(experiment)
+        if not isinstance(exp_cfg, dict):
+            raise ArtifactError(paper_config, f"{scale}.{experiment}", "missing or not a mapping",
+                                f"add `{experiment}: {{...}}` under `{scale}:` (may be empty: {{}})",
+                                line=pdoc.line_of((scale,)))
+        cfg = _merge(cfg, exp_cfg)
+    for s in sets:
+        _set(cfg, s)
+    cfg.setdefault("scale", scale)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------- experiment lookup
+def resolve_experiment(name: str):
+    """Import experiment modules until ``name`` is registered.
+
+    Modules whose name prefixes the experiment (``depn`` for ``depn_edit``) go first, then the rest; a
+    teammate's module that fails to import does not block other experiments, but is named if ``name`` is
+    not found. ``$ARX_EXPERIMENT_MODULES`` (comma-separated) adds modules, e.g. test fixtures.
+    """
+    import arx.experiments as registry
+
+    extra = [m for m in os.environ.get("ARX_EXPERIMENT_MODULES", "").split(",") if m]
+    local = sorted((i.name for i in pkgutil.iter_modules(registry.__path__)),
+                   key=lambda m: (not name.startswith(m + "_") and name != m, m))
+    failures = []
+    for module in [*extra, *(f"{registry.__name__}.{m}" for m in local)]:
+        if name in registry._REGISTRY:
+            break
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # noqa: BLE001 - a broken sibling module must not hide the one we need
+            failures.append(f"{module} ({type(e).__name__}: {e})")
+    if name not in registry._REGISTRY:
+        known = ", ".join(sorted(registry._REGISTRY)) or "(none)"
+        broken = f"; modules that failed to import: {'; '.join(failures)}" if failures else ""
+        raise ArtifactError(None, "experiment", f"unknown experiment {name!r}; known: {known}{broken}",
+                            "register it with @experiment(...) in code/arx/experiments/<paper>.py")
+    return registry._REGISTRY[name]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    if hasattr(x, "tolist"):  # numpy / torch scalars and arrays
+        return _jsonable(x.tolist())
+    if isinstance(x, float) and not math.isfinite(x):
+        return None if math.isnan(x) else x
+    return x
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def git_state(root: Path) -> tuple[str | None, bool | None]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    if commit.returncode != 0:
+        return None, None
+    return commit.stdout.strip(), bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+class _Tee:
+    """Writes to the console and to ``run.log``."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, s: str) -> int:
+        self.stream.write(s)
+        self.log.write(s)
+        self.log.flush()
+        return len(s)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+def _on_signal(signum, _frame):
+    raise _Interrupted(f"received signal {signal.Signals(signum).name}")
+
+
+def _prepare_runtime(cfg: dict) -> str:
+    """Threads, seeds and device; returns the device string. Torch only if installed."""
+    threads = cfg.get("num_threads")
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    seed = cfg.get("seed")
+    device = str(cfg.get("device", "cpu"))
+    import random
+
+    if seed is not None:
+        random.seed(seed)
+    try:
+        import numpy as np
+
+        if seed is not None:
+            np.random.seed(seed)
+    except ImportError:
+        pass
+    try:
+        import torch
+    except ImportError:
+        return device
+    if threads:
+        torch.set_num_threads(int(threads))
+    if seed is not None:
+        torch.manual_seed(seed)
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ArtifactError(None, "device", f"config asks for {device!r} but CUDA is not available here",
+                                "run on a GPU machine or use --config scale=small (device: cpu)")
+        device = f"{device} ({torch.cuda.get_device_name(0)})"
+    return device
+
+
+# ---------------------------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m arx.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("experiment", help="registered experiment name, e.g. depn_edit")
+    p.add_argument("--paper-config", help="workflows/config/<paper>.yaml")
+    p.add_argument("--scale", default=None, help="small | medium | paper (default: ara.yaml default_scale)")
+    p.add_argument("--out", required=True, help="output dir under evidence/, e.g. evidence/depn/depn_edit")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (dotted keys, YAML values); repeatable")
+    p.add_argument("--rule", default=None, help="Snakemake rule name (recorded in the run node)")
+    p.add_argument("--parent", action="append", default=[], help="exploration node id this run follows from")
+    p.add_argument("--no-track", action="store_true", help="do not dvc add large outputs")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        root = find_root()
+        scale = args.scale or load_manifest(root).default_scale
+        cfg = build_config(root, scale, args.experiment, args.paper_config, args.sets)
+        out = Path(args.out)
+        out_rel = rel(out if out.is_absolute() else Path.cwd() / out, root)
+        resolve_evidence(root, out_rel, "--out", "--out")
+        fn = resolve_experiment(args.experiment)
+        device = _prepare_runtime(cfg)
+    except ArtifactError as e:
+        print(f"arx.run: {e.one_line()}", file=sys.stderr)
+        return 2
+    sweep_interrupted(root)
+    out = root / out_rel
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").unlink(missing_ok=True)  # a failed run must not leave the previous metrics as "fresh"
+    commit, dirty = git_state(root)
+    started = now_iso()
+    info = RunInfo(experiment=args.experiment, rule=args.rule, params=dict(s.partition("=")[::2] for s in args.sets),
+                   scale=scale, paper_config=args.paper_config, out=out_rel, git_commit=commit, git_dirty=dirty,
+                   pid=os.getpid(), host=socket.gethostname(), started=started, status="running")
+    recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent)
+    log_path = out / "run.log"
+    old_out, old_err = sys.stdout, sys.stderr
+    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    status, error, evidence = "failed", None, {}
+    with open(log_path, "w", encoding="utf-8") as log:
+        sys.stdout, sys.stderr = _Tee(old_out, log), _Tee(old_err, log)
+        recorder.open()
+        t0 = time.perf_counter()
+        try:
+            print(f"[arx.run] {args.experiment} scale={scale} out={out_rel} node={recorder.node.id}", flush=True)
+            metrics = fn(cfg, out)
+            if not isinstance(metrics, dict):
+                raise TypeError(f"experiment {args.experiment!r} returned {type(metrics).__name__}, expected a dict")
+            tracked = track(root, out) if dvc_initialised(root) and not args.no_track else []
+            if tracked:
+                print(f"[arx.run] dvc-tracked: {', '.join(tracked)}", flush=True)
+            prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id, git_commit=commit,
+                        git_dirty=dirty, config=_jsonable(cfg), seed=cfg.get("seed"), packages=package_versions(),
+                        device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
+                        finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),
+                        outputs=hash_outputs(root, out, skip={"run.log", "metrics.json"}))
+            doc = MetricsFile(metrics=_jsonable(metrics), provenance=prov).model_dump(mode="json")
+            atomic_write_json(out / "metrics.json", doc)
+            evidence = hash_outputs(root, out)
+            status = "succeeded"
+            print(f"[arx.run] done in {prov['wall_s']:.1f} s -> {out_rel}/metrics.json", flush=True)
+        except _Interrupted as e:
+            status, error = "interrupted", str(e)
+            print(f"[arx.run] interrupted: {e}", flush=True)
+        except BaseException as e:  # noqa: BLE001 - every failure must close the node
+            error = f"{type(e).__name__}: {e}"
+            traceback.print_exc()
+            print(f"[arx.run] FAILED: {error}", flush=True)
+        finally:
+            sys.stdout, sys.stderr = old_out, old_err
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL:]
+    recorder.close(status, tail, error=error, evidence=evidence)
+    if status != "succeeded":
+        print(f"arx.run: {args.experiment} {status}; run node exploration/nodes/{recorder.node.id}.yaml", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
