@@ -28,67 +28,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from arx.artifact.evidence import dvc_initialised, hash_outputs, resolve_evidence, track
 from arx.artifact.exploration import RunRecorder, now_iso, sweep_interrupted
-from arx.artifact.load import ArtifactError, find_root, load_manifest, read_yaml, rel
+from arx.artifact.config import build_config
+from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
 from arx.artifact.schema import MetricsFile, RunInfo
 
 LOG_TAIL = 50
 PACKAGES = ("torch", "transformers", "numpy", "arx")
-
-
-# ---------------------------------------------------------------------------------------------- config
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _set(cfg: dict, assignment: str) -> None:
-    key, sep, raw = assignment.partition("=")
-    if not sep or not key:
-        raise ArtifactError(None, "--set", f"{assignment!r} is not key=value", "write e.g. --set steps=10")
-    node = cfg
-    *parents, leaf = key.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ArtifactError(None, "--set", f"{key!r}: {p!r} is not a mapping", "set a leaf key")
-    node[leaf] = yaml.safe_load(raw) if raw else ""
-
-
-def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:
-    """Scale defaults, overlaid by ``<paper>.yaml`` → ``<scale>`` → ``<experiment>``, then ``--set``."""
-    manifest = load_manifest(root)
-    if scale not in manifest.scales:
-        raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
-                            f"use one of {', '.join(manifest.scales)}")
-    scale_file = manifest.scales[scale].config
-    doc = read_yaml(root / scale_file, scale_file)
-    defaults = (doc.data or {}).get("defaults") if isinstance(doc.data, dict) else None
-    if not isinstance(defaults, dict):
-        raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...")
-    cfg = dict(defaults)
-    if paper_config:
-        pdoc = read_yaml(root / paper_config, paper_config)
-        data = pdoc.data if isinstance(pdoc.data, dict) else {}
-        section = data.get(scale)
-        if not isinstance(section, dict):
-            raise ArtifactError(paper_config, scale, f"no `{scale}:` section",
-                                f"add `{scale}:` mapping experiment names to their config", line=pdoc.line_of((scale,)))
-        exp_cfg = section.get(experiment)
-        if not isinstance(exp_cfg, dict):
-            raise ArtifactError(paper_config, f"{scale}.{experiment}", "missing or not a mapping",
-                                f"add `{experiment}: {{...}}` under `{scale}:` (may be empty: {{}})",
-                                line=pdoc.line_of((scale,)))
-        cfg = _merge(cfg, exp_cfg)
-    for s in sets:
-        _set(cfg, s)
-    cfg.setdefault("scale", scale)
-    return cfg
 
 
 # ---------------------------------------------------------------------------------------------- experiment lookup
@@ -287,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             tracked = track(root, out) if dvc_initialised(root) and not args.no_track else []
             if tracked:
                 print(f"[arx.run] dvc-tracked: {', '.join(tracked)}", flush=True)
-            prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id, git_commit=commit,
+            prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id,
+                        paper_config=args.paper_config, sets=args.sets, git_commit=commit,
                         git_dirty=dirty, config=_jsonable(cfg), seed=cfg.get("seed"), packages=package_versions(),
                         device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
                         finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),

@@ -210,7 +210,9 @@ class Provenance(Strict):
 
     experiment: str
     scale: str
-    run_id: str | None = None
+    run_id: str | None = Field(default=None, description="exploration node of the run that wrote this file")
+    paper_config: str | None = None
+    sets: list[str] = Field(default_factory=list, description="--set overrides of the run")
     git_commit: str | None
     git_dirty: bool | None
     config: dict[str, Any]

@@ -1,0 +1,111 @@
+"""JSON Schemas generated from the pydantic models, and validation through both.
+
+``logic/schemas/*.schema.json`` are build outputs (``arx schema --write``), never edited by hand; a test fails
+when they drift from the models. ``arx validate`` checks every file with pydantic *and* ``jsonschema`` so the
+published schemas are known to describe what arx accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .load import ArtifactError, MANIFEST, load_artifact, read_json, read_yaml, rel, validate
+from .schema import SCHEMA_MODELS, Claim
+
+SCHEMA_DIR = Path("logic") / "schemas"
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    return {name: model.model_json_schema() for name, model in SCHEMA_MODELS.items()}
+
+
+def render(schema: dict) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(root: Path) -> list[str]:
+    (root / SCHEMA_DIR).mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in schemas().items():
+        path = root / SCHEMA_DIR / f"{name}.schema.json"
+        path.write_text(render(schema))
+        written.append(rel(path, root))
+    return written
+
+
+def schema_drift(root: Path) -> list[str]:
+    """Schema files that are missing or differ from what the models generate."""
+    drift = []
+    for name, schema in schemas().items():
+        path = root / SCHEMA_DIR / f"{name}.schema.json"
+        if not path.is_file() or path.read_text() != render(schema):
+            drift.append(rel(path, root))
+    return drift
+
+
+def kind_of(relpath: str) -> str:
+    p = PurePosixPath(relpath)
+    if relpath == MANIFEST:
+        return "manifest"
+    if p.parts[:2] == ("logic", "papers"):
+        return "paper"
+    if p.parts[:2] == ("logic", "claims"):
+        return "claim"
+    if p.parts[:2] == ("exploration", "nodes"):
+        return "node"
+    if p.parts[:1] == ("evidence",) and p.name == "review.json":
+        return "review"
+    if p.parts[:1] == ("evidence",) and p.suffix == ".json":
+        return "metrics"
+    raise ArtifactError(relpath, None, "not a file arx knows how to validate",
+                        "pass ara.yaml, logic/papers|claims/*.yaml, exploration/nodes/*.yaml or evidence/**/*.json")
+
+
+def _jsonschema_check(root: Path, kind: str, data: Any, shown: str) -> None:
+    import jsonschema
+
+    path = root / SCHEMA_DIR / f"{kind}.schema.json"
+    if not path.is_file():
+        raise ArtifactError(rel(path, root), None, "JSON Schema missing", "run `arx schema --write`")
+    validator = jsonschema.Draft202012Validator(json.loads(path.read_text()))
+    err = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if err is not None:
+        field = ".".join(map(str, err.absolute_path)) or None
+        raise ArtifactError(shown, field, f"JSON Schema: {err.message}", f"match {rel(path, root)}")
+
+
+def validate_files(root: Path, files: list[Path]) -> list[str]:
+    checked = []
+    for f in files:
+        full = f if f.is_absolute() else Path.cwd() / f
+        shown = rel(full, root)
+        kind = kind_of(shown)
+        if full.suffix == ".json":
+            data, doc = read_json(full, shown), None
+        else:
+            doc = read_yaml(full, shown)
+            data = doc.data
+        model = validate(SCHEMA_MODELS[kind], data, shown, doc)
+        if isinstance(model, Claim) and model.id != full.stem:
+            raise ArtifactError(shown, "id", f"id {model.id!r} differs from the file name {full.stem!r}",
+                                f"rename the file to {model.id}.yaml or set id: {full.stem}")
+        _jsonschema_check(root, kind, data, shown)
+        checked.append(shown)
+    return checked
+
+
+def validate_all(root: Path) -> list[str]:
+    """The whole artifact: cross references (load_artifact), the graph, then every file through both validators."""
+    from .review import check_graph
+
+    load_artifact(root)
+    check_graph(root)
+    files = [root / MANIFEST, *sorted((root / "logic" / "papers").glob("*.yaml")),
+             *sorted((root / "logic" / "claims").glob("*.yaml")),
+             *sorted((root / "exploration" / "nodes").glob("*.yaml")),
+             *sorted((root / "evidence").rglob("metrics.json"))]
+    return validate_files(root, files)
+
+

@@ -1,0 +1,343 @@
+"""``arx``: the command line of the artifact (thin; the work is in ``arx.artifact``).
+
+Imports nothing heavy at module level (no torch, not even pydantic) so ``arx --help`` starts instantly.
+Every command takes ``--json``. Exit codes: 0 ok, 1 review found refuted / missing / tampered evidence,
+2 bad input or usage (one line naming file, field and fix; nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+NODE_TYPES = ["question", "experiment", "dead_end", "decision", "pivot"]
+COMPARATORS = [">=", "<=", ">", "<", "between", "abs_diff_le"]
+
+
+class Out:
+    """Prints either human text or one JSON document."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def emit(self, data: Any, text: str | None) -> None:
+        if self.as_json:
+            print(json.dumps(data, indent=2, default=str))
+        elif text is not None:
+            print(text)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)),
+                      *(fmt.format(*map(str, r)) for r in rows)])
+
+
+def _artifact(args):
+    from arx.artifact.exploration import sweep_interrupted
+    from arx.artifact.load import find_root, load_artifact
+
+    root = find_root()
+    for node_id in sweep_interrupted(root):
+        print(f"arx: run {node_id} was interrupted (its process is gone); marked in exploration/nodes/",
+              file=sys.stderr)
+    art = load_artifact(root)
+    return art, art.scale(getattr(args, "scale", None))
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def cmd_status(args, out: Out) -> int:
+    from arx.artifact.review import Inspector, judge
+
+    art, scale = _artifact(args)
+    ins = Inspector(art)
+    rows = []
+    for cid, claim in art.claims.items():
+        res = judge(claim, scale, ins, art.claim_files[cid])
+        check = claim.checks.get(scale)
+        state = ins.state(check.evidence, art.claim_files[cid], "evidence").state if check else "-"
+        rows.append({"claim": cid, "paper": claim.paper, "verdict": res.verdict, "evidence": state,
+                     "reason": res.reason})
+    text = _table([[r["claim"], r["paper"], r["verdict"], r["evidence"]] for r in rows],
+                  ["claim", "paper", f"verdict ({scale})", "evidence"]) if rows else "no claims in logic/claims/"
+    out.emit({"scale": scale, "claims": rows}, text)
+    return 0
+
+
+def cmd_show(args, out: Out) -> int:
+    from arx.artifact.load import ArtifactError
+    from arx.artifact.review import Inspector, judge
+
+    art, scale = _artifact(args)
+    if args.claim not in art.claims:
+        raise ArtifactError(None, "claim", f"no claim {args.claim!r}", "see `arx status` for claim ids")
+    claim = art.claims[args.claim]
+    res = judge(claim, scale, Inspector(art), art.claim_files[args.claim])
+    text = (art.root / art.claim_files[args.claim]).read_text() + f"\n# verdict at {scale}: {res.verdict} ({res.reason})"
+    out.emit({"claim": claim.model_dump(mode="json"), "result": res.model_dump(mode="json")}, text)
+    return 0
+
+
+def cmd_review(args, out: Out) -> int:
+    from arx.artifact.review import exit_code, review, write_report
+
+    art, scale = _artifact(args)
+    report = review(art, scale, args.claim or None)
+    path = write_report(art.root, report, partial=bool(args.claim))
+    code = exit_code(report, strict=args.strict, verdict_exit=not args.exit_zero_on_verdict)
+    rows = [[r.claim, r.verdict, r.reason] for r in report.results]
+    text = _table(rows, ["claim", f"verdict ({scale})", "why"]) if rows else "no claims to review"
+    if report.tampered:
+        text += "\n\nTAMPERED EVIDENCE:\n" + "\n".join(f"  {t}" for t in report.tampered)
+    text += f"\n\nwritten: {path.relative_to(art.root)}"
+    out.emit({**report.model_dump(mode="json"), "exit_code": code}, text)
+    return code
+
+
+def cmd_trace(args, out: Out) -> int:
+    from arx.artifact.load import ArtifactError
+    from arx.artifact.review import check_graph
+    from arx.artifact.exploration import iter_nodes
+
+    art, _ = _artifact(args)
+    check_graph(art.root)
+    nodes = {n.id: n for n in iter_nodes(art.root)}
+    children: dict[str, list[str]] = {i: [] for i in nodes}
+    for n in nodes.values():
+        for p in n.parents:
+            children[p].append(n.id)
+    if args.id and args.id not in nodes:
+        raise ArtifactError(None, "id", f"no node {args.id!r} in exploration/nodes", "run `arx trace` to list ids")
+    roots = [args.id] if args.id else [i for i, n in nodes.items() if not n.parents]
+
+    def label(n) -> str:
+        kind = f"run:{n.run.status}" if n.run else n.type
+        return f"{n.id}  [{kind}]  {n.title}"
+
+    lines: list[str] = []
+    seen: set[str] = set()
+
+    def walk(i: str, depth: int) -> dict:
+        lines.append("  " * depth + ("- " if depth else "") + label(nodes[i]))
+        if i in seen:  # reached again through another parent: show once
+            return {"id": i}
+        seen.add(i)
+        return {"id": i, "type": nodes[i].type, "title": nodes[i].title,
+                "status": nodes[i].run.status if nodes[i].run else None,
+                "children": [walk(c, depth + 1) for c in sorted(children[i])]}
+
+    tree = [walk(r, 0) for r in sorted(roots)]
+    out.emit({"nodes": tree}, "\n".join(lines) or "exploration graph is empty")
+    return 0
+
+
+def cmd_note(args, out: Out) -> int:
+    from arx.artifact.exploration import add_note
+    from arx.artifact.load import ArtifactError, find_root
+
+    root = find_root()
+    for c in args.claim:
+        if not (root / "logic" / "claims" / f"{c}.yaml").is_file():
+            raise ArtifactError(None, "--claim", f"no claim {c!r}", "see `arx status` for claim ids")
+    node = add_note(root, args.type, args.title, args.body or "", args.parent, args.claim, args.author)
+    out.emit(node.model_dump(mode="json", exclude_none=True), f"exploration/nodes/{node.id}.yaml")
+    return 0
+
+
+def cmd_new_claim(args, out: Out) -> int:
+    import yaml
+
+    from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
+    from arx.artifact.schema import Claim
+
+    root = find_root()
+    manifest = load_manifest(root)
+    path = root / "logic" / "claims" / f"{args.id}.yaml"
+    if path.exists():
+        raise ArtifactError(rel(path, root), None, "claim file already exists", "pick another id or edit the file")
+    if args.paper not in manifest.papers:
+        raise ArtifactError(None, "--paper", f"unknown paper {args.paper!r}", f"use one of {', '.join(manifest.papers)}")
+    check: dict[str, Any] = {
+        "rule": args.rule or f"{args.paper}_TODO",
+        "evidence": args.evidence or f"evidence/{args.paper}/{args.paper}_TODO/metrics.json",
+        "key": args.key or "TODO", "comparator": args.comparator}
+    if args.comparator == "between":
+        check["thresholds"] = args.thresholds or [0.0, 1.0]
+    else:
+        check["threshold"] = args.threshold if args.threshold is not None else 0.0
+        if args.comparator == "abs_diff_le":
+            check["reference"] = args.reference if args.reference is not None else 0.0
+    data = {"id": args.id, "paper": args.paper, "statement": "TODO: the claim in your own words",
+            "paper_reports": {"quote": "TODO: verbatim sentence from the abstract", "figure": "TODO",
+                              "source": "abstract"},
+            "conditions": {"models": ["TODO"], "data": "TODO", "seeds": [0]},
+            "falsification": "TODO: what result refutes it", "depends_on": [], "checks": {"small": check},
+            "history": []}
+    from arx.artifact.load import validate
+
+    validate(Claim, data, f"logic/claims/{args.id}.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", encoding="utf-8") as f:
+        f.write("# Scaffold from `arx new-claim`: replace every TODO; thresholds are fixed before running.\n")
+        f.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120))
+    out.emit({"created": rel(path, root)}, f"created {rel(path, root)} (fill in the TODOs, then `arx validate`)")
+    return 0
+
+
+def cmd_validate(args, out: Out) -> int:
+    from arx.artifact.validation import validate_all, validate_files
+
+    from arx.artifact.load import find_root
+
+    root = find_root()
+    checked = validate_files(root, [Path(f) for f in args.files]) if args.files else validate_all(root)
+    out.emit({"valid": checked}, f"ok: {len(checked)} files valid (pydantic + JSON Schema)")
+    return 0
+
+
+def cmd_explain(args, out: Out) -> int:
+    from arx.artifact.explain import explain
+
+    art, scale = _artifact(args)
+    data = explain(art, args.claim, scale)
+    out.emit(data, json.dumps(data, indent=2, default=str))
+    return 0
+
+
+def cmd_schema(args, out: Out) -> int:
+    from arx.artifact.validation import schema_drift, schemas, write_schemas
+
+    if args.write or args.check:
+        from arx.artifact.load import find_root
+
+        root = find_root()
+        if args.check:
+            drift = schema_drift(root)
+            out.emit({"out_of_sync": drift}, "\n".join(f"out of sync: {d} (run `arx schema --write`)" for d in drift)
+                     or "schemas in sync")
+            return 1 if drift else 0
+        written = write_schemas(root)
+        out.emit({"written": written}, "\n".join(f"wrote {w}" for w in written))
+        return 0
+    data = schemas()
+    if args.name:
+        data = {args.name: data[args.name]}
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def cmd_evidence_list(args, out: Out) -> int:
+    from arx.artifact.review import Inspector
+
+    art, scale = _artifact(args)
+    ins = Inspector(art)
+    cited: dict[str, list[str]] = {}
+    for cid, claim in art.claims.items():
+        if scale in claim.checks:
+            cited.setdefault(claim.checks[scale].evidence, []).append(cid)
+    paths = sorted(set(cited) | {p.relative_to(art.root).as_posix()
+                                 for p in (art.root / "evidence").rglob("metrics.json")})
+    rows = []
+    for p in paths:
+        st = ins.state(p, art.claim_files[cited[p][0]] if p in cited else p, "evidence")
+        rows.append({"path": p, "state": st.state, "detail": st.detail, "claims": cited.get(p, [])})
+    text = _table([[r["path"], r["state"], ",".join(r["claims"]) or "-", r["detail"]] for r in rows],
+                  ["evidence", "state", "claims", "detail"]) if rows else "no evidence yet"
+    out.emit({"scale": scale, "evidence": rows}, text)
+    return 0
+
+
+def cmd_evidence_track(args, out: Out) -> int:
+    from arx.artifact.evidence import track
+    from arx.artifact.load import find_root
+
+    root = find_root()
+    added = track(root, Path(args.path).resolve())
+    out.emit({"tracked": added}, "\n".join(f"dvc-tracked {a}" for a in added) or "nothing large to track")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    scaled = argparse.ArgumentParser(add_help=False)
+    scaled.add_argument("--scale", help="small | medium | paper (default from ara.yaml)")
+
+    p = argparse.ArgumentParser(prog="arx", description="Agent-native research artifact: claims, evidence, review.",
+                                epilog="exit codes: 0 ok, 1 refuted/missing/tampered evidence, 2 bad input")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_, parents=(common,)):
+        sp = sub.add_parser(name, help=help_, description=help_, parents=list(parents))
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("status", cmd_status, "claims table: computed verdict and evidence freshness", (common, scaled))
+    sp = add("show", cmd_show, "one claim file and its current verdict", (common, scaled))
+    sp.add_argument("claim")
+    sp = add("review", cmd_review, "static checks + computed verdicts, written to evidence/review.json",
+             (common, scaled))
+    sp.add_argument("--strict", action="store_true", help="inconclusive verdicts also exit 1")
+    sp.add_argument("--claim", action="append", default=[], help="review only this claim (repeatable)")
+    sp.add_argument("--exit-zero-on-verdict", action="store_true",
+                    help="exit 0 on refuted/missing (still 1 on tampered, 2 on bad input); used by workflow rules")
+    sp = add("trace", cmd_trace, "the exploration graph as a tree")
+    sp.add_argument("id", nargs="?", help="show only the subtree under this node")
+    sp = add("note", cmd_note, "add a question / experiment / decision / dead_end / pivot node")
+    sp.add_argument("--type", required=True, choices=NODE_TYPES)
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--body", help="what was tried, why, what it showed")
+    sp.add_argument("--parent", action="append", default=[], help="parent node id (repeatable)")
+    sp.add_argument("--claim", action="append", default=[], help="claim id this note is about (repeatable)")
+    sp.add_argument("--author")
+    sp = add("new-claim", cmd_new_claim, "scaffold logic/claims/<id>.yaml")
+    sp.add_argument("id")
+    sp.add_argument("--paper", required=True)
+    sp.add_argument("--rule")
+    sp.add_argument("--evidence", help="evidence/<paper>/<experiment>/metrics.json")
+    sp.add_argument("--key", help="dotted path inside `metrics`")
+    sp.add_argument("--comparator", choices=COMPARATORS, default=">=")
+    sp.add_argument("--threshold", type=float)
+    sp.add_argument("--thresholds", type=float, nargs=2, metavar=("LO", "HI"))
+    sp.add_argument("--reference", type=float)
+    sp = add("validate", cmd_validate, "validate files (default: the whole artifact) with pydantic and JSON Schema")
+    sp.add_argument("files", nargs="*")
+    sp = add("explain", cmd_explain, "everything about one claim in one JSON document", (common, scaled))
+    sp.add_argument("claim")
+    sp = add("schema", cmd_schema, "print the JSON Schemas; --write regenerates logic/schemas/")
+    sp.add_argument("name", nargs="?", choices=["manifest", "paper", "claim", "metrics", "node", "review"])
+    sp.add_argument("--write", action="store_true")
+    sp.add_argument("--check", action="store_true", help="exit 1 if logic/schemas/ is out of sync")
+    ev = sub.add_parser("evidence", help="list or DVC-track evidence").add_subparsers(dest="evidence_cmd",
+                                                                                         required=True,
+                                                                                         metavar="SUBCOMMAND")
+    sp = ev.add_parser("list", help="what exists, is stale, is missing", parents=[common, scaled])
+    sp.set_defaults(fn=cmd_evidence_list)
+    sp = ev.add_parser("track", help="dvc add the large outputs under PATH (serialised by a lock)", parents=[common])
+    sp.add_argument("path")
+    sp.set_defaults(fn=cmd_evidence_track)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Out(args.json)
+    from arx.artifact.load import ArtifactError
+
+    try:
+        return args.fn(args, out)
+    except ArtifactError as e:
+        if args.json:
+            print(json.dumps({"error": e.one_line(), "file": str(e.file) if e.file else None, "field": e.field,
+                              "line": e.line, "fix": e.fix}))
+        print(f"arx: error: {e.one_line()}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
