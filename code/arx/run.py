@@ -199,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = find_root()
         scale = args.scale or load_manifest(root).default_scale
+        fn = resolve_experiment(args.experiment)
         cfg = build_config(root, scale, args.experiment, args.paper_config, args.sets)
         out = Path(args.out)
         out_rel = rel(out if out.is_absolute() else Path.cwd() / out, root)
-        resolve_evidence(root, out_rel, "--out", "--out")
-        fn = resolve_experiment(args.experiment)
+        resolve_evidence(root, out_rel, "command line", "--out")
         device = _prepare_runtime(cfg)
     except ArtifactError as e:
         print(f"arx.run: {e.one_line()}", file=sys.stderr)

@@ -30,7 +30,13 @@ def _set(cfg: dict, assignment: str) -> None:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ArtifactError(None, "--set", f"{key!r}: {p!r} is not a mapping", "set a leaf key")
-    node[leaf] = yaml.safe_load(raw) if raw else ""
+    value = yaml.safe_load(raw) if raw else ""
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string; a number is meant
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    node[leaf] = value
 
 
 def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:

@@ -180,11 +180,16 @@ def sweep_interrupted(root: Path) -> list[str]:
             continue
         beat = root / HEARTBEATS / node.id
         last = beat.stat().st_mtime if beat.exists() else _parse(run.started)
-        stale = time.time() - last > STALE_S
-        dead = run.host == host and not _pid_alive(run.pid)
-        if not (stale or dead):
+        age = time.time() - last
+        # same host: the pid decides (a busy run may miss beats; a very old beat covers pid reuse);
+        # elsewhere only a stale heartbeat can tell
+        dead = (not _pid_alive(run.pid) or age > 10 * STALE_S) if run.host == host else age > STALE_S
+        if not dead:
             continue
-        why = "process is gone" if dead else f"no heartbeat for {int(time.time() - last)} s"
+        current = load_node(path, root).run  # the owner may have closed it meanwhile
+        if current is None or current.status != "running":
+            continue
+        why = "process is gone" if run.host == host and age <= 10 * STALE_S else f"heartbeat is {int(age)} s old"
         finished = datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         run = run.model_copy(update={"status": "interrupted", "finished": finished,
                                      "error": f"interrupted: found still running but its {why} (killed?)"})
@@ -195,18 +200,3 @@ def sweep_interrupted(root: Path) -> list[str]:
         beat.unlink(missing_ok=True)
         marked.append(node.id)
     return marked
-
-
-def recorded_hashes(root: Path) -> dict[str, tuple[str, str]]:
-    """Path -> (sha256, run id) from the latest succeeded run that produced it."""
-    out: dict[str, tuple[str, str, str]] = {}
-    for path in sorted((root / NODES).glob("*-run-*.yaml")):
-        node = load_node(path, root)
-        run = node.run
-        if run is None or run.status != "succeeded":
-            continue
-        for p, digest in run.evidence.items():
-            stamp = run.finished or run.started
-            if p not in out or out[p][2] <= stamp:
-                out[p] = (digest, node.id, stamp)
-    return {p: (d, i) for p, (d, i, _) in out.items()}

@@ -234,14 +234,17 @@ def load_artifact(root: Path | None = None) -> Artifact:
         papers[pid] = paper
     claims: dict[str, Claim] = {}
     files: dict[str, str] = {}
-    for path in claim_paths(root):
-        claim = load_model(Claim, path, root)
-        if claim.id in claims:
-            raise ArtifactError(rel(path, root), "id", f"duplicate claim id {claim.id!r} (also in {files[claim.id]})",
+    loaded = [(path, load_model(Claim, path, root)) for path in claim_paths(root)]
+    for path, claim in loaded:  # duplicates first: a copied file is a duplicate before it is a misnamed file
+        if claim.id in files:
+            first = root / files[claim.id]
+            dup, other = (path, first) if path.stem != claim.id else (first, path)
+            raise ArtifactError(rel(dup, root), "id", f"duplicate claim id {claim.id!r} (also in {rel(other, root)})",
                                 "give each claim a unique id equal to its file name")
+        files[claim.id] = rel(path, root)
+    for path, claim in loaded:
         check_claim_id(claim, path, root)
         claims[claim.id] = claim
-        files[claim.id] = rel(path, root)
     art = Artifact(root, manifest, papers, claims, files)
     check_references(art)
     return art

@@ -1,0 +1,151 @@
+"""Every bad input of issue 3: one clear line naming file, field and fix; exit 2; nothing written."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from conftest import snapshot, write
+
+CLAIM = "logic/claims/toy_fit_recovers_weights.yaml"
+DEP = "logic/claims/toy_fit_error_small.yaml"
+
+
+def edit(root, rel, old, new):
+    p = root / rel
+    text = p.read_text()
+    assert old in text, f"fixture changed: {old!r} not in {rel}"
+    p.write_text(text.replace(old, new))
+
+
+def expect_bad(arx, root, *needles, args=("review",)):
+    before = snapshot(root)
+    code, out, err = arx(*args)
+    lines = [line for line in err.splitlines() if line.startswith("arx: error:")]
+    assert code == 2, (code, out, err)
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert "fix:" in lines[0]
+    assert snapshot(root) == before, "a bad input must not write anything"
+    return lines[0]
+
+
+def test_malformed_yaml_names_file_and_line(arx, art):
+    edit(art, CLAIM, "statement: Least", "statement: [Least")
+    line = expect_bad(arx, art, CLAIM, "malformed YAML")
+    assert re.match(rf"arx: error: {re.escape(CLAIM)}:[34]: ", line), line
+
+
+def test_unsafe_yaml_tag_is_refused_not_constructed(arx, art, tmp_path):
+    marker = tmp_path / "pwned"
+    edit(art, CLAIM, "statement: Least", f"statement: !!python/object/apply:os.system ['touch {marker}']\nx: Least")
+    expect_bad(arx, art, CLAIM, "malformed YAML")
+    assert not marker.exists()
+
+
+def test_unknown_field(arx, art):
+    edit(art, CLAIM, "falsification:", "falsifcation_typo: oops\nfalsification:")
+    expect_bad(arx, art, CLAIM, "falsifcation_typo", "remove the field")
+
+
+def test_unknown_field_in_check_names_line(arx, art):
+    edit(art, CLAIM, "    threshold: 0.9", "    threshold: 0.9\n    treshold: 1")
+    line = expect_bad(arx, art, CLAIM, "checks.small.treshold")
+    assert line.startswith(f"arx: error: {CLAIM}:19: checks.small.treshold:")
+
+
+def test_missing_field(arx, art):
+    edit(art, CLAIM, "falsification: R^2 below 0.9 on the held-out split\n", "")
+    expect_bad(arx, art, CLAIM, "falsification", "add the field")
+
+
+def test_bad_comparator_and_threshold_shape(arx, art):
+    edit(art, CLAIM, 'comparator: ">="', "comparator: between")
+    expect_bad(arx, art, CLAIM, "thresholds: [lo, hi]")
+
+
+def test_duplicate_claim_ids(arx, art):
+    write(art, "logic/claims/toy_copy.yaml", (art / CLAIM).read_text())
+    line = expect_bad(arx, art, "logic/claims/toy_copy.yaml", "id:", "duplicate claim id")
+    assert "also in logic/claims/toy_fit_recovers_weights.yaml" in line
+
+
+def test_id_differs_from_file_name(arx, art):
+    (art / CLAIM).rename(art / "logic/claims/toy_renamed.yaml")
+    expect_bad(arx, art, "logic/claims/toy_renamed.yaml", "id", "differs from the file name")
+
+
+def test_claim_cites_missing_paper(arx, art):
+    edit(art, CLAIM, "paper: toy", "paper: nosuchpaper")
+    expect_bad(arx, art, CLAIM, "paper", "nosuchpaper")
+
+
+def test_claim_cites_missing_claim(arx, art):
+    edit(art, DEP, "depends_on: [toy_fit_recovers_weights]", "depends_on: [no_such_claim]")
+    expect_bad(arx, art, DEP, "depends_on", "no_such_claim")
+
+
+def test_dependency_cycle(arx, art):
+    edit(art, CLAIM, "checks:", "depends_on: [toy_fit_error_small]\nchecks:")
+    expect_bad(arx, art, "depends_on", "cycle", "toy_fit_error_small -> toy_fit_recovers_weights -> toy_fit_error_small")
+
+
+def test_manifest_lists_paper_without_file(arx, art):
+    edit(art, "ara.yaml", "papers: [toy]", "papers: [toy, ghost]")
+    expect_bad(arx, art, "ara.yaml", "papers", "logic/papers/ghost.yaml")
+
+
+@pytest.mark.parametrize("path", ["evidence/../secrets.json", "/etc/passwd.json", "logic/x/metrics.json",
+                                  "evidence/toy/toy_fit/metrics.txt"])
+def test_evidence_path_escaping_or_malformed(arx, art, path):
+    edit(art, CLAIM, "evidence: evidence/toy/toy_fit/metrics.json", f"evidence: {path}")
+    expect_bad(arx, art, CLAIM, "checks.small.evidence")
+
+
+def test_evidence_symlink_out_of_tree(arx, art, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "metrics.json").write_text("{}")
+    (art / "evidence" / "toy").mkdir(parents=True)
+    os.symlink(outside, art / "evidence" / "toy" / "toy_fit")
+    line = expect_bad(arx, art, "logic/claims/toy_", "checks.small.evidence", "outside evidence/")
+    assert "symlink" in line
+
+
+def test_unknown_scale(arx, art):
+    expect_bad(arx, art, "scale", "'huge'", "small, medium, paper", args=("review", "--scale", "huge"))
+
+
+def test_unknown_scale_in_claim_checks(arx, art):
+    edit(art, CLAIM, "  small:", "  tiny:")
+    expect_bad(arx, art, CLAIM, "checks.tiny", "unknown scale")
+
+
+def test_json_key_missing_in_metrics(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    edit(art, CLAIM, "key: fit.r2", "key: fit.r_squared")
+    expect_bad(arx, art, CLAIM, "checks.small.key", "fit.r_squared", "r2, weight_error")
+
+
+def test_exploration_graph_cycle_and_dangling_parent(arx, art):
+    node = ("id: {i}\ntype: question\ntitle: q\nparents: [{p}]\ncreated: '2026-01-01T00:00:00Z'\n")
+    write(art, "exploration/nodes/a.yaml", node.format(i="a", p="b"))
+    write(art, "exploration/nodes/b.yaml", node.format(i="b", p="a"))
+    expect_bad(arx, art, "exploration/nodes/", "parents", "cycle", args=("trace",))
+    write(art, "exploration/nodes/b.yaml", node.format(i="b", p="zzz"))
+    expect_bad(arx, art, "exploration/nodes/b.yaml", "parents", "'zzz'", args=("review",))
+
+
+def test_bad_run_inputs_exit_2_and_write_nothing(exp, art):
+    before = snapshot(art)
+    code, _, err = exp("toy_sleep", "--scale", "medium")
+    assert code == 2 and "workflows/config/toy.yaml" in err and "medium.toy_sleep" in err
+    code, _, err = exp("toy_nope")
+    assert code == 2 and "unknown experiment 'toy_nope'" in err
+    code, _, err = exp("toy_fit", "--scale", "huge")
+    assert code == 2 and "unknown scale 'huge'" in err
+    code, _, err = exp("toy_fit", "--set", "novalue")
+    assert code == 2 and "--set" in err
+    assert snapshot(art) == before

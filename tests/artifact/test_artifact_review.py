@@ -1,0 +1,121 @@
+"""Verdicts computed from evidence, integrity checks, exit codes and evidence/review.json."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from arx.artifact.review import compare
+from arx.artifact.schema import Check
+
+CLAIM = "logic/claims/toy_fit_recovers_weights.yaml"
+
+
+def check(**kw):
+    return Check(rule="r", evidence="evidence/p/e/metrics.json", key="k", **kw)
+
+
+@pytest.mark.parametrize("kw,value,expected", [
+    ({"comparator": ">=", "threshold": 1}, 1.0, True), ({"comparator": ">", "threshold": 1}, 1.0, False),
+    ({"comparator": "<=", "threshold": 1}, 1.0, True), ({"comparator": "<", "threshold": 1}, 1.0, False),
+    ({"comparator": "between", "thresholds": [0, 1]}, 1.0, True),
+    ({"comparator": "between", "thresholds": [0, 1]}, 1.01, False),
+    ({"comparator": "abs_diff_le", "reference": 5, "threshold": 0.5}, 4.5, True),
+    ({"comparator": "abs_diff_le", "reference": 5, "threshold": 0.5}, 5.6, False),
+])
+def test_comparators(kw, value, expected):
+    assert compare(check(**kw), value) is expected
+
+
+@pytest.mark.parametrize("kw", [{"comparator": ">="}, {"comparator": "between", "threshold": 1},
+                                {"comparator": "between", "thresholds": [2, 1]},
+                                {"comparator": "abs_diff_le", "threshold": 1},
+                                {"comparator": ">=", "threshold": math.inf}])
+def test_inconsistent_thresholds_are_rejected(kw):
+    with pytest.raises(ValueError):
+        check(**kw)
+
+
+def test_review_computes_verdicts_and_writes_report(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    code, out, _ = arx("review", "--json")
+    report = json.loads(out)
+    verdicts = {r["claim"]: r["verdict"] for r in report["results"]}
+    assert verdicts == {"toy_fit_recovers_weights": "reproduced", "toy_fit_error_small": "refuted"}
+    assert code == 1 and report["exit_code"] == 1  # a refuted claim
+    assert json.loads((art / "evidence/review.json").read_text())["results"] == report["results"]
+    assert arx("review", "--claim", "toy_fit_recovers_weights")[0] == 0
+    assert arx("review", "--exit-zero-on-verdict")[0] == 0
+
+
+def test_partial_review_merges_into_report(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    arx("review")
+    arx("review", "--claim", "toy_fit_recovers_weights")
+    results = json.loads((art / "evidence/review.json").read_text())["results"]
+    assert {r["claim"] for r in results} == {"toy_fit_recovers_weights", "toy_fit_error_small"}
+
+
+def test_missing_evidence_is_inconclusive_and_exit_1(arx, art):
+    code, out, _ = arx("review", "--json")
+    assert code == 1
+    assert all(r["verdict"] == "inconclusive" and "evidence missing" in r["reason"]
+               for r in json.loads(out)["results"])
+
+
+def test_nan_metric_is_inconclusive(arx, exp, art):
+    assert exp("toy_fit", "--set", "noise=.nan")[0] == 0  # NaN noise -> NaN r2 -> null in JSON
+    code, out, _ = arx("review", "--claim", "toy_fit_recovers_weights", "--json")
+    [r] = json.loads(out)["results"]
+    assert r["verdict"] == "inconclusive" and "null" in r["reason"]
+    assert code == 0 and arx("review", "--claim", "toy_fit_recovers_weights", "--strict")[0] == 1
+
+
+def test_evidence_from_another_scale_is_inconclusive(arx, exp, art):
+    assert exp("toy_fit", "--scale", "paper", "--set", "device=cpu")[0] == 0
+    _, out, _ = arx("review", "--json")
+    assert all("produced at scale paper" in r["reason"] for r in json.loads(out)["results"])
+
+
+def test_tampered_metrics_exit_1_naming_the_file(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    p = art / "evidence/toy/toy_fit/metrics.json"
+    doc = json.loads(p.read_text())
+    doc["metrics"]["fit"]["weight_error"] = 0.0
+    p.write_text(json.dumps(doc))
+    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["tampered"] and "evidence/toy/toy_fit/metrics.json" in report["tampered"][0]
+    assert all(r["verdict"] == "inconclusive" for r in report["results"])
+
+
+def test_tampered_array_exit_1(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    with open(art / "evidence/toy/toy_fit/weights.npy", "ab") as f:
+        f.write(b"x")
+    code, out, _ = arx("review", "--json")
+    assert code == 1 and "weights.npy" in json.loads(out)["tampered"][0]
+
+
+def test_metrics_written_outside_arx_run_is_flagged(arx, art):
+    p = art / "evidence/toy/toy_fit/metrics.json"
+    p.parent.mkdir(parents=True)
+    prov = {"experiment": "toy_fit", "scale": "small", "git_commit": None, "git_dirty": None, "config": {},
+            "seed": 0, "packages": {}, "device": "cpu", "python": "3", "platform": "x", "started": "s",
+            "finished": "f", "wall_s": 0.0}
+    p.write_text(json.dumps({"metrics": {"fit": {"r2": 1.0, "weight_error": 0.0}}, "provenance": prov}))
+    code, out, _ = arx("review", "--json")
+    assert code == 1 and "no hash recorded" in json.loads(out)["tampered"][0]
+
+
+def test_status_reports_stale_when_config_changed(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    _, out, _ = arx("status", "--json")
+    assert {c["evidence"] for c in json.loads(out)["claims"]} == {"fresh"}
+    cfg = art / "workflows/config/toy.yaml"
+    cfg.write_text(cfg.read_text().replace("toy_fit: {n: 200", "toy_fit: {n: 250"))
+    _, out, _ = arx("evidence", "list", "--json")
+    [row] = json.loads(out)["evidence"]
+    assert row["state"] == "stale" and "n" in row["detail"]

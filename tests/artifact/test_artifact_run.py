@@ -1,0 +1,79 @@
+"""arx.run: config layering, metrics + provenance, run nodes for success and failure."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from conftest import snapshot
+
+from arx.artifact.config import build_config
+from arx.artifact.load import ArtifactError
+
+
+def nodes(root):
+    return [yaml.safe_load(p.read_text()) for p in sorted((root / "exploration/nodes").glob("*.yaml"))]
+
+
+def test_config_layers_scale_defaults_paper_section_and_sets(art):
+    cfg = build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", ["noise=0.5", "opt.lr=1e-3"])
+    assert cfg["device"] == "cpu" and cfg["seed"] == 0  # from workflows/config/small.yaml defaults
+    assert cfg["n"] == 200 and cfg["noise"] == 0.5 and cfg["opt"] == {"lr": 1e-3}
+    assert cfg["scale"] == "small"
+    assert build_config(art, "medium", "toy_fit", "workflows/config/toy.yaml", [])["n"] == 2000
+
+
+def test_missing_paper_section_names_file_and_field(art):
+    try:
+        build_config(art, "medium", "toy_fail", "workflows/config/toy.yaml", [])
+    except ArtifactError as e:
+        assert e.file == "workflows/config/toy.yaml" and e.field == "medium.toy_fail"
+    else:
+        raise AssertionError("missing section accepted")
+
+
+def test_success_writes_metrics_provenance_and_closes_node(exp, art):
+    code, out, _ = exp("toy_fit", "--set", "n=300", "--rule", "toy_fit")
+    assert code == 0, out
+    doc = json.loads((art / "evidence/toy/toy_fit/metrics.json").read_text())
+    assert doc["metrics"]["fit"]["r2"] > 0.9 and doc["metrics"]["n"] == 300
+    prov = doc["provenance"]
+    assert prov["config"]["n"] == 300 and prov["seed"] == 0 and prov["scale"] == "small"
+    assert prov["packages"]["numpy"] and prov["python"] and prov["wall_s"] >= 0
+    assert list(prov["outputs"]) == ["evidence/toy/toy_fit/weights.npy"]
+    assert "r2=" in (art / "evidence/toy/toy_fit/run.log").read_text()
+    [node] = nodes(art)
+    assert node["id"] == prov["run_id"] and node["run"]["status"] == "succeeded" and node["run"]["rule"] == "toy_fit"
+    assert set(node["run"]["evidence"]) == {"evidence/toy/toy_fit/metrics.json", "evidence/toy/toy_fit/weights.npy"}
+    assert not any((art / "exploration/.heartbeat").iterdir())
+
+
+def test_failure_leaves_failed_node_with_log_tail_and_no_metrics(exp, art):
+    code, _, err = exp("toy_fail")
+    assert code == 1 and "failed" in err
+    [node] = nodes(art)
+    run = node["run"]
+    assert run["status"] == "failed" and "deliberate failure" in run["error"]
+    assert "about to fail on purpose" in run["log_tail"] and any("RuntimeError" in line for line in run["log_tail"])
+    assert not (art / "evidence/toy/toy_fail/metrics.json").exists()
+
+
+def test_failed_rerun_removes_previous_metrics(exp, art):
+    assert exp("toy_fit")[0] == 0
+    assert exp("toy_fit", "--set", "d=notanint")[0] == 1
+    assert not (art / "evidence/toy/toy_fit/metrics.json").exists()
+
+
+def test_unknown_experiment_is_bad_input(exp, art):
+    before = snapshot(art)
+    code, _, err = exp("toy_nope")
+    assert code == 2 and "unknown experiment 'toy_nope'" in err and "toy_fit" in err
+    assert snapshot(art) == before
+
+
+def test_out_must_stay_inside_evidence(capsys, art):
+    from arx.run import main
+
+    assert main(["toy_fit", "--paper-config", "workflows/config/toy.yaml", "--out", "../elsewhere"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "starting with evidence/" in err
