@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from conftest import snapshot, write
+from artifact_helpers import snapshot, write
 
 CLAIM = "logic/claims/toy_fit_recovers_weights.yaml"
 DEP = "logic/claims/toy_fit_error_small.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import yaml
-from conftest import snapshot
+from artifact_helpers import snapshot
 
 from arx.artifact.config import build_config
 from arx.artifact.load import ArtifactError
@@ -45,7 +45,7 @@ def test_success_writes_metrics_provenance_and_closes_node(exp, art):
     [node] = nodes(art)
     assert node["id"] == prov["run_id"] and node["run"]["status"] == "succeeded" and node["run"]["rule"] == "toy_fit"
     assert set(node["run"]["evidence"]) == {"evidence/toy/toy_fit/metrics.json", "evidence/toy/toy_fit/weights.npy"}
-    assert not any((art / "exploration/.heartbeat").iterdir())
+    assert [p.name for p in (art / "exploration/.heartbeat").iterdir()] == [".gitignore"]
 
 
 def test_failure_leaves_failed_node_with_log_tail_and_no_metrics(exp, art):

@@ -43,6 +43,15 @@ def new_id(type_: str, title: str) -> str:
     return f"{stamp}-{type_}-{slug}-{secrets.token_hex(3)}"
 
 
+def state_dir(root: Path) -> Path:
+    """``exploration/.heartbeat/``: heartbeats and locks; ignores itself so git never sees it."""
+    d = root / HEARTBEATS
+    if not d.is_dir():
+        d.mkdir(parents=True, exist_ok=True)
+        (d / ".gitignore").write_text("*\n")
+    return d
+
+
 def node_path(root: Path, node_id: str) -> Path:
     return root / NODES / f"{node_id}.yaml"
 
@@ -113,7 +122,7 @@ class RunRecorder:
         self._thread: threading.Thread | None = None
 
     def open(self) -> None:
-        self.heartbeat.parent.mkdir(parents=True, exist_ok=True)
+        state_dir(self.root)
         self.heartbeat.touch()
         create_node(self.root, self.node)
         self._thread = threading.Thread(target=self._beat, name="arx-heartbeat", daemon=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import build_config
 from .evidence import dvc_entries, md5, resolve_evidence, sha256
-from .exploration import HEARTBEATS, NODES, node_path, now_iso
+from .exploration import NODES, node_path, now_iso, state_dir
 from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
 from .schema import Check, CheckResult, Claim, MetricsFile, ReviewReport
 
@@ -117,9 +117,10 @@ class Inspector:
                 if tracked:
                     continue  # DVC-tracked and not pulled: nothing local to verify (dvc pull fetches it)
                 problems.append(f"{out}: listed in {path} provenance but missing; re-run its rule")
-            elif sha256(f) != digest:
+                continue
+            if sha256(f) != digest:
                 problems.append(f"{out}: content differs from the sha256 recorded in {path} (tampered)")
-            elif tracked and tracked[1] and md5(f) != tracked[1]:
+            if tracked and tracked[1] and md5(f) != tracked[1]:
                 problems.append(f"{out}: content differs from its DVC hash in {tracked[0]} (tampered)")
         return problems
 
@@ -206,8 +207,7 @@ def write_report(root: Path, report: ReviewReport, partial: bool) -> Path:
     """Write ``evidence/review.json`` atomically; a partial (``--claim``) review merges into the existing one."""
     path = root / REVIEW_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    (root / HEARTBEATS).mkdir(parents=True, exist_ok=True)
-    with open(root / HEARTBEATS / "review.lock", "a") as lock:
+    with open(state_dir(root) / "review.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if partial and path.is_file():
             try:

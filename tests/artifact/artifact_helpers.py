@@ -1,0 +1,36 @@
+"""Helpers for the artifact-core tests (imported by conftest and tests)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+
+def run_arx(capsys, *args: str) -> tuple[int, str, str]:
+    from arx.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_exp(capsys, experiment: str, *extra: str) -> tuple[int, str, str]:
+    from arx.run import main
+
+    code = main([experiment, "--paper-config", "workflows/config/toy.yaml", "--scale", "small",
+                 "--out", f"evidence/toy/{experiment}", *extra])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Content hash of every file under root (to assert a command wrote nothing)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
