@@ -189,6 +189,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (dotted keys, YAML values); repeatable")
     p.add_argument("--rule", default=None, help="Snakemake rule name (recorded in the run node)")
+    p.add_argument("--wildcard", action="append", default=[], metavar="NAME=VALUE",
+                   help="a wildcard of the rule (recorded in the run node); repeatable")
     p.add_argument("--parent", action="append", default=[], help="exploration node id this run follows from")
     p.add_argument("--no-track", action="store_true", help="do not dvc add large outputs")
     return p.parse_args(argv)
@@ -214,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "metrics.json").unlink(missing_ok=True)  # a failed run must not leave the previous metrics as "fresh"
     commit, dirty = git_state(root)
     started = now_iso()
-    info = RunInfo(experiment=args.experiment, rule=args.rule, params=dict(s.partition("=")[::2] for s in args.sets),
+    info = RunInfo(experiment=args.experiment, rule=args.rule,
+                   wildcards=dict(w.partition("=")[::2] for w in args.wildcard), params=dict(s.partition("=")[::2] for s in args.sets),
                    scale=scale, paper_config=args.paper_config, out=out_rel, git_commit=commit, git_dirty=dirty,
                    pid=os.getpid(), host=socket.gethostname(), started=started, status="running")
     recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent)

@@ -66,3 +66,12 @@ def test_run_helper_quotes_and_sets():
     assert "--scale medium --out evidence/depn/depn_edit --rule {rule}" in cmd
     assert "--set model.layers=2" in cmd and "--set 'name=a b'" in cmd
     assert wf.metrics_path("depn_edit", paper="depn") == "evidence/depn/depn_edit/metrics.json"
+
+
+def test_claim_naming_an_undefined_rule_warns(workflow_artifact):
+    root, env = workflow_artifact
+    p = root / "logic/claims/toy_fit_error_small.yaml"
+    p.write_text(p.read_text().replace("rule: toy_fit", "rule: toy_fitt"))
+    res = snakemake(root, env, "-n", "toy_fit")
+    assert res.returncode == 0
+    assert "checks.small.rule 'toy_fitt' is not defined in any workflows/*.smk" in res.stderr

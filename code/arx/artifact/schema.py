@@ -100,15 +100,30 @@ class Paper(Strict):
 
 
 # ---------------------------------------------------------------------------------------------- claim
+def _require(comparator: str | list[str], required: list[str], forbidden: list[str]) -> dict:
+    cond = {"const": comparator} if isinstance(comparator, str) else {"enum": comparator}
+    return {"if": {"properties": {"comparator": cond}, "required": ["comparator"]},
+            "then": {"required": required, "not": {"anyOf": [{"required": [f]} for f in forbidden]}}}
+
+
 class Check(Strict):
     """How one scale's evidence decides the claim: ``metrics[key] <comparator> threshold``."""
 
+    # the comparator-specific rules below (validator) also go into the JSON Schema, for non-Python tools
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [
+        _require([">=", "<=", ">", "<"], ["threshold"], ["thresholds", "reference"]),
+        _require("between", ["thresholds"], ["threshold", "reference"]),
+        _require("abs_diff_le", ["reference", "threshold"], ["thresholds"]),
+    ]})
+
     rule: str = Field(description="Snakemake rule that produces the evidence")
-    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json")
+    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json",
+                          json_schema_extra={"pattern": r"^evidence/(?!(.*/)?\.\.(/|$))[^\\]+\.json$"})
     key: str = Field(description="dotted path inside the `metrics` object of the evidence file", min_length=1)
     comparator: Comparator
     threshold: float | None = Field(default=None, description="bound for >=, <=, >, <; tolerance for abs_diff_le")
-    thresholds: list[float] | None = Field(default=None, description="[lo, hi] (inclusive) for between")
+    thresholds: list[float] | None = Field(default=None, min_length=2, max_length=2,
+                                           description="[lo, hi] (inclusive) for between")
     reference: float | None = Field(default=None, description="target value for abs_diff_le")
 
     @field_validator("evidence")

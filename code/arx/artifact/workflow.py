@@ -17,8 +17,8 @@ from .schema import Claim, Manifest
 
 
 def _quote(s: str) -> str:
-    """Shell-quote and escape braces, since Snakemake formats the shell string."""
-    return shlex.quote(s).replace("{", "{{").replace("}", "}}")
+    """Shell-quote. Braces are left alone: Snakemake formats them (``{wildcards.model}``); write ``{{`` for a brace."""
+    return shlex.quote(s)
 
 
 @dataclass
@@ -46,15 +46,19 @@ class Workflow:
         """``evidence/<paper>/<experiment>/metrics.json``: the output a rule declares."""
         return f"{out or f'evidence/{paper}/{experiment}'}/metrics.json"
 
-    def run_command(self, experiment: str, paper: str, out: str | None = None, **sets) -> str:
+    def run_command(self, experiment: str, paper: str, out: str | None = None, wildcards: tuple[str, ...] = (),
+                    **sets) -> str:
         """Shell command for a rule: ``python -m arx.run <experiment>`` with this scale and paper config.
 
-        Keyword arguments become ``--set key=value`` overrides (use ``__`` for a dot: ``model__layers=2``).
+        Keyword arguments become ``--set key=value`` overrides (use ``__`` for a dot: ``model__layers=2``);
+        ``wildcards`` names the rule's wildcards to record in the run node.
         """
         parts = [_quote(sys.executable), "-m", "arx.run", _quote(experiment),
                  "--paper-config", _quote(f"workflows/config/{paper}.yaml"),
                  "--scale", _quote(self.scale), "--out", _quote(out or f"evidence/{paper}/{experiment}"),
                  "--rule", "{rule}"]
+        for w in wildcards:
+            parts += ["--wildcard", f"{w}={{wildcards.{w}}}"]
         for k, v in sets.items():
             parts += ["--set", _quote(f"{k.replace('__', '.')}={v}")]
         return " ".join(parts)
