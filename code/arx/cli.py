@@ -37,15 +37,22 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
                       *(fmt.format(*map(str, r)) for r in rows)])
 
 
-def _artifact(args):
+def _root():
+    """The artifact root, after marking runs whose process died as interrupted."""
     from arx.artifact.exploration import sweep_interrupted
-    from arx.artifact.load import find_root, load_artifact
+    from arx.artifact.load import find_root
 
     root = find_root()
     for node_id in sweep_interrupted(root):
         print(f"arx: run {node_id} was interrupted (its process is gone); marked in exploration/nodes/",
               file=sys.stderr)
-    art = load_artifact(root)
+    return root
+
+
+def _artifact(args):
+    from arx.artifact.load import load_artifact
+
+    art = load_artifact(_root())
     return art, art.scale(getattr(args, "scale", None))
 
 
@@ -103,9 +110,9 @@ def cmd_trace(args, out: Out) -> int:
     from arx.artifact.review import check_graph
     from arx.artifact.exploration import iter_nodes
 
-    art, _ = _artifact(args)
-    check_graph(art.root)
-    nodes = {n.id: n for n in iter_nodes(art.root)}
+    root = _root()
+    check_graph(root)
+    nodes = {n.id: n for n in iter_nodes(root)}
     children: dict[str, list[str]] = {i: [] for i in nodes}
     for n in nodes.values():
         for p in n.parents:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from arx.artifact.evidence import dvc_initialised, hash_outputs, resolve_evidence, track
-from arx.artifact.exploration import RunRecorder, now_iso, sweep_interrupted
+from arx.artifact.exploration import RunRecorder, now_iso, record_run, sweep_interrupted
 from arx.artifact.config import build_config
 from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
 from arx.artifact.schema import MetricsFile, RunInfo
@@ -198,6 +198,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    root = None
     try:
         root = find_root()
         scale = args.scale or load_manifest(root).default_scale
@@ -209,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         device = _prepare_runtime(cfg)
     except ArtifactError as e:
         print(f"arx.run: {e.one_line()}", file=sys.stderr)
+        if root is not None:  # a rule that never started is still a failed run: record it, write nothing else
+            now = now_iso()
+            info = RunInfo(experiment=args.experiment, rule=args.rule, scale=args.scale or "default", out=args.out,
+                           paper_config=args.paper_config, pid=os.getpid(), host=socket.gethostname(), started=now,
+                           finished=now, status="failed", error=e.one_line(), log_tail=[e.one_line()])
+            node = record_run(root, info, f"{args.experiment} (rejected)")
+            print(f"arx.run: recorded as exploration/nodes/{node.id}.yaml", file=sys.stderr)
         return 2
     sweep_interrupted(root)
     out = root / out_rel

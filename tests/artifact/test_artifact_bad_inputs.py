@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+import yaml
 from artifact_helpers import snapshot, write
 
 CLAIM = "logic/claims/toy_fit_recovers_weights.yaml"
@@ -138,7 +139,7 @@ def test_exploration_graph_cycle_and_dangling_parent(arx, art):
     expect_bad(arx, art, "exploration/nodes/b.yaml", "parents", "'zzz'", args=("review",))
 
 
-def test_bad_run_inputs_exit_2_and_write_nothing(exp, art):
+def test_bad_run_inputs_exit_2_write_no_evidence_but_record_the_failed_run(exp, art):
     before = snapshot(art)
     code, _, err = exp("toy_sleep", "--scale", "medium")
     assert code == 2 and "workflows/config/toy.yaml" in err and "medium.toy_sleep" in err
@@ -148,4 +149,9 @@ def test_bad_run_inputs_exit_2_and_write_nothing(exp, art):
     assert code == 2 and "unknown scale 'huge'" in err
     code, _, err = exp("toy_fit", "--set", "novalue")
     assert code == 2 and "--set" in err
-    assert snapshot(art) == before
+    after = snapshot(art)
+    new = sorted(set(after) - set(before))
+    assert len(new) == 4 and all(p.startswith("exploration/nodes/") for p in new)
+    assert {k: v for k, v in after.items() if k in before} == before
+    nodes = [yaml.safe_load((art / p).read_text()) for p in new]
+    assert all(n["run"]["status"] == "failed" and n["run"]["log_tail"] == [n["run"]["error"]] for n in nodes)

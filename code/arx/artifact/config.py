@@ -6,6 +6,7 @@ today and call evidence whose recorded config differs *stale*.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -67,4 +68,4 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
     for s in sets:
         _set(cfg, s)
     cfg.setdefault("scale", scale)
-    return cfg
+    return {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~/") else v for k, v in cfg.items()}

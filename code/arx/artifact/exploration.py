@@ -110,6 +110,13 @@ def iter_nodes(root: Path) -> Iterator[ExplorationNode]:
 
 
 # ---------------------------------------------------------------------------------------------- runs
+def record_run(root: Path, info: RunInfo, title: str) -> ExplorationNode:
+    """Write an already finished run node (a run rejected before it could start)."""
+    node = ExplorationNode(id=new_id("run", title), type="run", title=title, created=info.started, run=info)
+    create_node(root, node)
+    return node
+
+
 class RunRecorder:
     """Opens a run node before work, keeps its heartbeat alive, closes it with the outcome."""
 
