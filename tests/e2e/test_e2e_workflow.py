@@ -75,3 +75,12 @@ def test_claim_naming_an_undefined_rule_warns(workflow_artifact):
     res = snakemake(root, env, "-n", "toy_fit")
     assert res.returncode == 0
     assert "checks.small.rule 'toy_fitt' is not defined in any workflows/*.smk" in res.stderr
+
+
+def test_evidence_from_another_scale_is_rebuilt_or_flagged(workflow_artifact):
+    root, env = workflow_artifact
+    assert snakemake(root, env, "toy_fit").returncode == 0
+    res = snakemake(root, env, "-n", "toy_fit", "--config", "scale=paper")
+    assert "Code has changed since last execution" in res.stdout  # snakemake metadata saw the small command
+    res = snakemake(root, env, "-n", "toy_fit", "--config", "scale=paper", "--rerun-triggers", "mtime")
+    assert "was produced at scale small, not paper; add `--forcerun toy_fit`" in res.stderr  # e.g. fresh clone

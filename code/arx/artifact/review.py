@@ -153,7 +153,8 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str) -> CheckResult:
     value = lookup(st.metrics.metrics, check.key, source, f"checks.{scale}.key")
     if st.metrics.provenance.scale != scale:
         return CheckResult(**base, verdict="inconclusive",
-                           reason=f"evidence was produced at scale {st.metrics.provenance.scale}, not {scale}")
+                           reason=f"evidence was produced at scale {st.metrics.provenance.scale}, not {scale}: run "
+                                  f"`snakemake reproduce_claim_{claim.id} --config scale={scale} --forcerun {check.rule}`")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         if value is None:
             return CheckResult(**base, verdict="inconclusive", reason=f"{check.key} is null (NaN or not computed)")

@@ -7,6 +7,7 @@ every rule out of date after each commit); ``arx.run`` records the commit in pro
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from dataclasses import dataclass
@@ -80,3 +81,21 @@ class Workflow:
         return [f"logic/claims/{c.id}.yaml: checks.{self.scale}.rule {c.checks[self.scale].rule!r} is not defined "
                 f"in any workflows/*.smk" for c in self.claims
                 if self.scale in c.checks and c.checks[self.scale].rule not in rule_names]
+
+    def scale_mismatches(self) -> list[str]:
+        """Cited evidence that exists but was produced at another scale (same path at every scale).
+
+        Snakemake reruns it by itself when its metadata saw the other scale's command; on a fresh clone it
+        cannot know, so the fix is printed instead of guessed.
+        """
+        out = []
+        for path, rule in sorted({(c.checks[self.scale].evidence, c.checks[self.scale].rule)
+                                  for c in self.claims if self.scale in c.checks}):
+            try:
+                produced = json.loads((self.root / path).read_text())["provenance"]["scale"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if produced != self.scale:
+                out.append(f"{path} was produced at scale {produced}, not {self.scale}; add "
+                           f"`--forcerun {rule}` to rebuild it")
+        return out
