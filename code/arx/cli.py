@@ -158,7 +158,7 @@ def cmd_note(args, out: Out) -> int:
 def cmd_new_claim(args, out: Out) -> int:
     import yaml
 
-    from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
+    from arx.artifact.load import ArtifactError, find_root, load_manifest, rel, validate
     from arx.artifact.schema import Claim
 
     root = find_root()
@@ -184,8 +184,6 @@ def cmd_new_claim(args, out: Out) -> int:
             "conditions": {"models": ["TODO"], "data": "TODO", "seeds": [0]},
             "falsification": "TODO: what result refutes it", "depends_on": [], "checks": {"small": check},
             "history": []}
-    from arx.artifact.load import validate
-
     validate(Claim, data, f"logic/claims/{args.id}.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "x", encoding="utf-8") as f:
@@ -196,9 +194,8 @@ def cmd_new_claim(args, out: Out) -> int:
 
 
 def cmd_validate(args, out: Out) -> int:
-    from arx.artifact.validation import validate_all, validate_files
-
     from arx.artifact.load import find_root
+    from arx.artifact.validation import validate_all, validate_files
 
     root = find_root()
     checked = validate_files(root, [Path(f) for f in args.files]) if args.files else validate_all(root)

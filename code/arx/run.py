@@ -6,7 +6,8 @@ atomically with provenance, DVC-tracks large outputs, and closes the node in ``f
 failed (with the log tail) or interrupted. Recording here rather than in Snakemake hooks means every job,
 failed or killed, leaves its own node.
 
-Exit codes: 0 success, 1 the experiment failed, 2 bad input (nothing written).
+Exit codes: 0 success, 1 the experiment failed, 2 bad input (config, scale, experiment name, --out): no
+evidence is written, only a failed run node naming the problem.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def test_bad_claim_file_stops_the_workflow_with_its_name(workflow_artifact):
     assert "checks.small.comparator" in out
 
 
-def test_run_helper_quotes_and_sets():
+def test_run_helper_quotes_sets_and_rewrites_out_wildcards():
     from pathlib import Path
 
     from arx.artifact.workflow import Workflow
@@ -66,6 +66,27 @@ def test_run_helper_quotes_and_sets():
     assert "--scale medium --out evidence/depn/depn_edit --rule {rule}" in cmd
     assert "--set model.layers=2" in cmd and "--set 'name=a b'" in cmd
     assert wf.metrics_path("depn_edit", paper="depn") == "evidence/depn/depn_edit/metrics.json"
+    cmd = wf.run_command("zoo_train", paper="zoo", out="evidence/zoo/medium/{model_id}", m="{wildcards.model_id}")
+    assert "--out 'evidence/zoo/medium/{wildcards.model_id}'" in cmd
+    assert "--wildcard 'model_id={wildcards.model_id}'" in cmd and "--set 'm={wildcards.model_id}'" in cmd
+
+
+def test_wildcard_rule_runs_and_records_its_wildcards(workflow_artifact):
+    import json
+
+    import yaml
+
+    root, env = workflow_artifact
+    with open(root / "workflows/toy.smk", "a") as f:
+        f.write('\nrule toy_wc:\n'
+                '    output: arx_metrics("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{run}}")\n'
+                '    shell: arx_run("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{run}}", tag="{wildcards.run}")\n')
+    res = snakemake(root, env, "evidence/toy/small/r7/metrics.json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    prov = json.loads((root / "evidence/toy/small/r7/metrics.json").read_text())["provenance"]
+    assert prov["config"]["tag"] == "r7"
+    node = yaml.safe_load((root / f"exploration/nodes/{prov['run_id']}.yaml").read_text())
+    assert node["run"]["wildcards"] == {"run": "r7"} and node["run"]["rule"] == "toy_wc"
 
 
 def test_claim_naming_an_undefined_rule_warns(workflow_artifact):

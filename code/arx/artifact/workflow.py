@@ -8,6 +8,7 @@ every rule out of date after each commit); ``arx.run`` records the commit in pro
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from .schema import Claim, Manifest
 def _quote(s: str) -> str:
     """Shell-quote. Braces are left alone: Snakemake formats them (``{wildcards.model}``); write ``{{`` for a brace."""
     return shlex.quote(s)
+
+
+_WILDCARD = re.compile(r"(?<!{){(\w+)}(?!})")
 
 
 @dataclass
@@ -51,15 +55,18 @@ class Workflow:
                     **sets) -> str:
         """Shell command for a rule: ``python -m arx.run <experiment>`` with this scale and paper config.
 
-        Keyword arguments become ``--set key=value`` overrides (use ``__`` for a dot: ``model__layers=2``);
-        ``wildcards`` names the rule's wildcards to record in the run node.
+        ``out`` may hold wildcards as in the output pattern (``evidence/zoo/small/{model_id}``); they are
+        rewritten for the shell (``{wildcards.model_id}``) and recorded in the run node, as are the names in
+        ``wildcards``. Keyword arguments become ``--set key=value`` (``__`` for a dot: ``model__layers=2``).
         """
+        out_dir = out or f"evidence/{paper}/{experiment}"
+        names = [*_WILDCARD.findall(out_dir), *wildcards]
         parts = [_quote(sys.executable), "-m", "arx.run", _quote(experiment),
                  "--paper-config", _quote(f"workflows/config/{paper}.yaml"),
-                 "--scale", _quote(self.scale), "--out", _quote(out or f"evidence/{paper}/{experiment}"),
+                 "--scale", _quote(self.scale), "--out", _quote(_WILDCARD.sub(r"{wildcards.\1}", out_dir)),
                  "--rule", "{rule}"]
-        for w in wildcards:
-            parts += ["--wildcard", f"{w}={{wildcards.{w}}}"]
+        for w in dict.fromkeys(names):
+            parts += ["--wildcard", _quote(f"{w}={{wildcards.{w}}}")]
         for k, v in sets.items():
             parts += ["--set", _quote(f"{k.replace('__', '.')}={v}")]
         return " ".join(parts)
