@@ -119,3 +119,19 @@ def test_status_reports_stale_when_config_changed(arx, exp, art):
     _, out, _ = arx("evidence", "list", "--json")
     [row] = json.loads(out)["evidence"]
     assert row["state"] == "stale" and "n" in row["detail"]
+
+
+def test_dvc_tracked_outputs_not_pulled_are_not_tampering(arx, exp, art):
+    import shutil
+
+    assert exp("toy_fit")[0] == 0
+    d = art / "evidence/toy/toy_fit"
+    (d / "weights.npy.dvc").write_text("outs:\n- md5: 0123\n  path: weights.npy\n")
+    (d / "arrays.dvc").write_text("outs:\n- md5: 4567.dir\n  path: arrays\n")
+    (d / "weights.npy").unlink()
+    shutil.rmtree(d / "arrays")
+    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    assert code == 0 and json.loads(out)["tampered"] == []
+    (d / "arrays.dvc").unlink()  # no longer tracked: a missing output is now a problem
+    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    assert code == 1 and "residuals.npy: listed in" in json.loads(out)["tampered"][0]

@@ -39,6 +39,7 @@ def test_claim_reproduced_tracked_failed_tampered_and_killed(repo_artifact, tmp_
     # 2. DVC tracks the array (not the metrics), and the default remote works
     dvcfile = yaml.safe_load((root / "evidence/toy/toy_fit/weights.npy.dvc").read_text())
     assert dvcfile["outs"][0]["path"] == "weights.npy"
+    assert yaml.safe_load((root / "evidence/toy/toy_fit/arrays.dvc").read_text())["outs"][0]["md5"].endswith(".dir")
     assert not (root / "evidence/toy/toy_fit/metrics.json.dvc").exists()
     ignored = sh(root, env, "git", "check-ignore", "-q", "evidence/toy/toy_fit/metrics.json")
     assert ignored.returncode == 1, "metrics.json must stay in git"

@@ -28,16 +28,18 @@ TRACK_SUFFIXES = {".pt", ".pth", ".bin", ".safetensors", ".npy", ".npz", ".pkl",
 TRACK_MIN_BYTES = 1 << 20
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def digests(path: Path) -> tuple[str, str]:
+    """(sha256, md5) of a file in one read: sha256 is what runs record, md5 what DVC records."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+            sha.update(block)
+            md5.update(block)
+    return sha.hexdigest(), md5.hexdigest()
 
 
-def md5(path: Path) -> str:
-    h = hashlib.md5()
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
@@ -148,7 +150,7 @@ def dvc_entries(root: Path) -> list[tuple[Path, str, str | None]]:
     for dvcfile in sorted((root / EVIDENCE).rglob("*.dvc")):
         data = yaml.safe_load(dvcfile.read_text()) or {}
         for o in data.get("outs", []):
-            digest = o.get("md5")
+            digest = str(o["md5"]) if o.get("md5") is not None else None
             is_dir = bool(digest and digest.endswith(".dir"))
             out.append((dvcfile.parent / o["path"], rel(dvcfile, root), None if is_dir else digest))
     return out

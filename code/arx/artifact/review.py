@@ -15,11 +15,11 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import build_config
-from .evidence import dvc_entries, md5, resolve_evidence, sha256
+from .evidence import digests, dvc_entries, resolve_evidence, sha256
 from .exploration import NODES, node_path, now_iso, state_dir
 from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
 from .schema import Check, CheckResult, Claim, MetricsFile, ReviewReport
@@ -112,17 +112,27 @@ class Inspector:
                             "re-run its rule")
         for out, digest in doc.provenance.outputs.items():
             f = self.root / out
-            tracked = self._dvc.get(out)
+            dvcfile, dvc_md5 = self._tracked(out)
             if not f.exists():
-                if tracked:
+                if dvcfile:
                     continue  # DVC-tracked and not pulled: nothing local to verify (dvc pull fetches it)
                 problems.append(f"{out}: listed in {path} provenance but missing; re-run its rule")
                 continue
-            if sha256(f) != digest:
+            sha, md5_ = digests(f)
+            if sha != digest:
                 problems.append(f"{out}: content differs from the sha256 recorded in {path} (tampered)")
-            if tracked and tracked[1] and md5(f) != tracked[1]:
-                problems.append(f"{out}: content differs from its DVC hash in {tracked[0]} (tampered)")
+            if dvc_md5 and md5_ != dvc_md5:
+                problems.append(f"{out}: content differs from its DVC hash in {dvcfile} (tampered)")
         return problems
+
+    def _tracked(self, out: str) -> tuple[str | None, str | None]:
+        """(.dvc file, md5) covering ``out``: the file itself, or a tracked directory holding it (md5 None)."""
+        if out in self._dvc:
+            return self._dvc[out]
+        for parent in PurePosixPath(out).parents:
+            if str(parent) in self._dvc:
+                return self._dvc[str(parent)][0], None
+        return None, None
 
     def _staleness(self, doc: MetricsFile) -> str | None:
         prov = doc.provenance
