@@ -76,3 +76,28 @@ def test_out_must_stay_inside_evidence(capsys, art):
     assert main(["toy_fit", "--paper-config", "workflows/config/toy.yaml", "--out", "../elsewhere"]) == 2
     err = capsys.readouterr().err
     assert "--out" in err and "starting with evidence/" in err
+
+
+def test_sigterm_closes_the_node_as_interrupted(art):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(art / "code")}
+    proc = subprocess.Popen([sys.executable, "-m", "arx.run", "toy_sleep", "--paper-config",
+                             "workflows/config/toy.yaml", "--out", "evidence/toy/toy_sleep"], cwd=art, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        log = art / "evidence/toy/toy_sleep/run.log"
+        deadline = time.time() + 30
+        while time.time() < deadline and not (log.exists() and "sleeping" in log.read_text()):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 1
+    finally:
+        proc.kill()
+    [node] = nodes(art)
+    assert node["run"]["status"] == "interrupted" and "SIGTERM" in node["run"]["error"]
+    assert not (art / "evidence/toy/toy_sleep/metrics.json").exists()
