@@ -243,9 +243,14 @@ def main(argv: list[str] | None = None) -> int:
             metrics = fn(cfg, out)
             if not isinstance(metrics, dict):
                 raise TypeError(f"experiment {args.experiment!r} returned {type(metrics).__name__}, expected a dict")
-            tracked = track(root, out) if dvc_initialised(root) and not args.no_track else []
-            if tracked:
-                print(f"[arx.run] dvc-tracked: {', '.join(tracked)}", flush=True)
+            if dvc_initialised(root) and not args.no_track:
+                try:
+                    tracked = track(root, out)
+                    if tracked:
+                        print(f"[arx.run] dvc-tracked: {', '.join(tracked)}", flush=True)
+                except ArtifactError as e:  # storage trouble must not throw away the computation
+                    print(f"[arx.run] WARNING: {e.one_line()}; track later with `arx evidence track {out_rel}`",
+                          flush=True)
             prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id,
                         paper_config=args.paper_config, sets=args.sets, git_commit=commit,
                         git_dirty=dirty, config=_jsonable(cfg), seed=cfg.get("seed"), packages=package_versions(),

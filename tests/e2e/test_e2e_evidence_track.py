@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -29,3 +30,15 @@ def test_parallel_tracks_all_succeed_and_keep_metrics_in_git(repo_artifact):
         rel = d.relative_to(root).as_posix()
         assert sh(root, env, "git", "check-ignore", "-q", f"{rel}/metrics.json").returncode == 1
         assert sh(root, env, "git", "check-ignore", "-q", f"{rel}/model.safetensors").returncode == 0
+
+
+def test_files_already_in_git_are_left_to_git(repo_artifact):
+    root, env = repo_artifact
+    d = root / "evidence/toy/plots"
+    d.mkdir(parents=True)
+    (d / "big.png").write_bytes(b"p" * (2 << 20))
+    (d / "arr.npy").write_bytes(b"a" * 10)
+    assert sh(root, env, "git", "add", "evidence/toy/plots/big.png").returncode == 0
+    res = sh(root, env, sys.executable, "-m", "arx.cli", "evidence", "track", "evidence/toy/plots", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["tracked"] == ["evidence/toy/plots/arr.npy"]

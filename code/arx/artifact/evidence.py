@@ -134,6 +134,10 @@ def track(root: Path, path: Path) -> list[str]:
     if full.is_file() and full.name in KEEP_IN_GIT:
         raise ArtifactError(shown, None, f"{full.name} stays in git, not DVC", "track checkpoints/arrays instead")
     targets = [rel(p, root) for p in trackable(full)]
+    if targets:  # anything already in git (a file, or files inside a dir) would make dvc add refuse
+        in_git = subprocess.run(["git", "ls-files", "--", *targets], cwd=root, capture_output=True,
+                                text=True).stdout.splitlines()
+        targets = [t for t in targets if not any(g == t or g.startswith(t + "/") for g in in_git)]
     if not targets:
         return []
     res = dvc(root, "add", "-q", *targets)
