@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import math
 import os
 import pkgutil
@@ -138,6 +139,18 @@ class _Tee:
         return self.stream.fileno()
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Logs of ``arx.*`` modules (INFO and up) to whatever ``sys.stderr`` is now, i.e. console + run.log."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 class _Interrupted(BaseException):
     pass
 
@@ -232,11 +245,17 @@ def main(argv: list[str] | None = None) -> int:
     recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent)
     log_path = out / "run.log"
     old_out, old_err = sys.stdout, sys.stderr
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     status, error, evidence = "failed", None, {}
+    recorder.open()
     with open(log_path, "w", encoding="utf-8") as log:
         sys.stdout, sys.stderr = _Tee(old_out, log), _Tee(old_err, log)
-        recorder.open()
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s", "%H:%M:%S"))
+        arx_logger = logging.getLogger("arx")
+        arx_logger.addHandler(handler)
+        old_level = arx_logger.level
+        arx_logger.setLevel(logging.INFO)
+        old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         t0 = time.perf_counter()
         try:
             print(f"[arx.run] {args.experiment} scale={scale} out={out_rel} node={recorder.node.id}", flush=True)
@@ -270,9 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             print(f"[arx.run] FAILED: {error}", flush=True)
         finally:
-            sys.stdout, sys.stderr = old_out, old_err
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+            arx_logger.removeHandler(handler)
+            arx_logger.setLevel(old_level)
+            sys.stdout, sys.stderr = old_out, old_err
     tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL:]
     recorder.close(status, tail, error=error, evidence=evidence)
     if status != "succeeded":

@@ -40,7 +40,8 @@ def test_success_writes_metrics_provenance_and_closes_node(exp, art):
     assert prov["config"]["n"] == 300 and prov["seed"] == 0 and prov["scale"] == "small"
     assert prov["packages"]["numpy"] and prov["python"] and prov["wall_s"] >= 0
     assert list(prov["outputs"]) == ["evidence/toy/toy_fit/arrays/residuals.npy", "evidence/toy/toy_fit/weights.npy"]
-    assert "r2=" in (art / "evidence/toy/toy_fit/run.log").read_text()
+    log = (art / "evidence/toy/toy_fit/run.log").read_text()
+    assert "r2=" in log and "arx.fixture INFO: weights saved" in log
     [node] = nodes(art)
     assert node["id"] == prov["run_id"] and node["run"]["status"] == "succeeded" and node["run"]["rule"] == "toy_fit"
     assert set(node["run"]["evidence"]) == {"evidence/toy/toy_fit/metrics.json", "evidence/toy/toy_fit/weights.npy",
