@@ -48,7 +48,7 @@ def test_unsafe_yaml_tag_is_refused_not_constructed(arx, art, tmp_path):
 
 def test_unknown_field(arx, art):
     edit(art, CLAIM, "falsification:", "falsifcation_typo: oops\nfalsification:")
-    expect_bad(arx, art, CLAIM, "falsifcation_typo", "remove the field")
+    expect_bad(arx, art, CLAIM, "falsifcation_typo", "did you mean 'falsification'?")
 
 
 def test_unknown_field_in_check_names_line(arx, art):
@@ -59,7 +59,7 @@ def test_unknown_field_in_check_names_line(arx, art):
 
 def test_missing_field(arx, art):
     edit(art, CLAIM, "falsification: R^2 below 0.9 on the held-out split\n", "")
-    expect_bad(arx, art, CLAIM, "falsification", "add the field")
+    expect_bad(arx, art, CLAIM, "falsification", "add the field; fields of Claim: id, paper")
 
 
 def test_bad_comparator_and_threshold_shape(arx, art):

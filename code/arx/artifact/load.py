@@ -7,11 +7,12 @@ the field and the fix, so a person or an agent can act on it without reading a t
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -128,12 +129,42 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
     return YamlDoc(Path(shown), data, lines)
 
 
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _inner(tp: Any) -> Any:
+    """The value type of a dict / list / Optional annotation."""
+    args = [a for a in get_args(tp) if a is not type(None)]
+    return args[-1] if args else None
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model holding the field at ``loc`` (through nested models, dict values and list items)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if _is_model(current):
+            field_info = current.model_fields.get(str(part))
+            if field_info is None:
+                return None
+            current = field_info.annotation
+        else:  # ``part`` is a dict key or list index
+            current = _inner(current)
+        while current is not None and not _is_model(current) and get_origin(current) not in (dict, list):
+            current = _inner(current)  # unwrap Optional
+    return current if _is_model(current) else None
+
+
 def _fix_for(err: dict, model: type[BaseModel]) -> str:
     kind = err["type"]
-    if kind == "extra_forbidden":
-        return "remove the field or correct its spelling (see logic/schemas/ or `arx schema`)"
-    if kind == "missing":
-        return "add the field (see `arx schema` for the fields and types)"
+    if kind in ("extra_forbidden", "missing"):
+        holder = _model_at(model, tuple(err["loc"]))
+        allowed = f"; fields of {holder.__name__}: {', '.join(holder.model_fields)}" if holder else ""
+        verb = "add the field"
+        if kind == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][-1]), list(holder.model_fields) if holder else [], 1)
+            verb = f"did you mean {close[0]!r}?" if close else "remove the field or correct its spelling"
+        return f"{verb}{allowed}"
     if kind == "literal_error":
         return "use one of the allowed values"
     return f"give a value matching the {model.__name__} schema (`arx schema`)"
@@ -149,7 +180,9 @@ def validate(model: type[M], data: Any, display: str, doc: YamlDoc | None = None
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
+        errors = e.errors(include_url=False)
+        # a misspelt field shows up as extra + missing: report the extra one, it names what to change
+        err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
         loc = tuple(err["loc"])
         fieldname = ".".join(str(x) for x in loc) or None
         msg = err["msg"]
