@@ -30,7 +30,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from arx.artifact.evidence import dvc_initialised, hash_outputs, resolve_evidence, track
+from arx.artifact.evidence import dvc_initialised, hash_files, output_files, resolve_evidence, track
 from arx.artifact.exploration import RunRecorder, now_iso, record_run, sweep_interrupted
 from arx.artifact.config import build_config
 from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
@@ -256,12 +256,16 @@ def main(argv: list[str] | None = None) -> int:
         old_level = arx_logger.level
         arx_logger.setLevel(logging.INFO)
         old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        t0 = time.perf_counter()
+        t0, since = time.perf_counter(), time.time() - 1.0  # 1 s slack: file times are coarser than the clock
         try:
             print(f"[arx.run] {args.experiment} scale={scale} out={out_rel} node={recorder.node.id}", flush=True)
             metrics = fn(cfg, out)
             if not isinstance(metrics, dict):
                 raise TypeError(f"experiment {args.experiment!r} returned {type(metrics).__name__}, expected a dict")
+            fresh, leftovers = output_files(out, since)  # before DVC may relink (and re-time) files
+            if leftovers:
+                print(f"[arx.run] note: not written by this run, left out of its provenance: "
+                      f"{', '.join(rel(p, root) for p in leftovers)}", flush=True)
             if dvc_initialised(root) and not args.no_track:
                 try:
                     tracked = track(root, out)
@@ -275,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
                         git_dirty=dirty, config=_jsonable(cfg), seed=cfg.get("seed"), packages=package_versions(),
                         device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
                         finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),
-                        outputs=hash_outputs(root, out, skip={"run.log", "metrics.json"}))
+                        outputs=hash_files(root, [p for p in fresh if p.name != "metrics.json"]))
             doc = MetricsFile(metrics=_jsonable(metrics), provenance=prov).model_dump(mode="json")
             atomic_write_json(out / "metrics.json", doc)
-            evidence = hash_outputs(root, out)
+            evidence = hash_files(root, [*(p for p in fresh if p.name != "metrics.json"), out / "metrics.json"])
             status = "succeeded"
             print(f"[arx.run] done in {prov['wall_s']:.1f} s -> {out_rel}/metrics.json", flush=True)
         except _Interrupted as e:

@@ -112,3 +112,18 @@ def test_dvc_failure_warns_but_keeps_the_run(exp, art):
     assert (art / "evidence/toy/toy_fit/metrics.json").is_file()
     [node] = nodes(art)
     assert node["run"]["status"] == "succeeded" and any("WARNING" in line for line in node["run"]["log_tail"])
+
+
+def test_leftovers_of_earlier_runs_are_not_provenance(exp, art):
+    import os
+
+    d = art / "evidence/toy/toy_fit"
+    d.mkdir(parents=True)
+    (d / "old_plot.png").write_bytes(b"old")
+    os.utime(d / "old_plot.png", (1, 1))
+    code, out, _ = exp("toy_fit")
+    assert code == 0 and "left out of its provenance: evidence/toy/toy_fit/old_plot.png" in out
+    doc = json.loads((d / "metrics.json").read_text())
+    assert "evidence/toy/toy_fit/old_plot.png" not in doc["provenance"]["outputs"]
+    [node] = nodes(art)
+    assert "evidence/toy/toy_fit/old_plot.png" not in node["run"]["evidence"]

@@ -60,13 +60,20 @@ def resolve_evidence(root: Path, path: str, source: str, field: str) -> Path:
     return full
 
 
-def hash_outputs(root: Path, out: Path, skip: set[str] = frozenset({"run.log"})) -> dict[str, str]:
-    """sha256 of every regular file under ``out`` (repo-relative keys), ignoring DVC/git bookkeeping."""
-    hashes = {}
+def output_files(out: Path, since: float | None = None) -> tuple[list[Path], list[Path]]:
+    """Regular files under ``out`` (no DVC/git bookkeeping, no run.log), split into (written since, older).
+
+    Files older than the run are leftovers of earlier runs: they are not part of this run's provenance.
+    """
+    fresh, old = [], []
     for p in sorted(out.rglob("*")):
-        if p.is_file() and not p.is_symlink() and p.name not in skip and p.suffix != ".dvc" and p.name != ".gitignore":
-            hashes[rel(p, root)] = sha256(p)
-    return hashes
+        if p.is_file() and not p.is_symlink() and p.name not in {"run.log", ".gitignore"} and p.suffix != ".dvc":
+            (old if since is not None and p.stat().st_mtime < since else fresh).append(p)
+    return fresh, old
+
+
+def hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
+    return {rel(p, root): sha256(p) for p in paths}
 
 
 # ---------------------------------------------------------------------------------------------- DVC
