@@ -127,3 +127,14 @@ def test_leftovers_of_earlier_runs_are_not_provenance(exp, art):
     assert "evidence/toy/toy_fit/old_plot.png" not in doc["provenance"]["outputs"]
     [node] = nodes(art)
     assert "evidence/toy/toy_fit/old_plot.png" not in node["run"]["evidence"]
+
+
+def test_cuda_scale_without_gpu_is_a_clear_error(exp, art):
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the medium scale runs instead of failing")
+    code, _, err = exp("toy_fit", "--scale", "medium")
+    assert code == 2 and "asks for 'cuda' but CUDA is not available" in err and "scale=small" in err
+    assert not (art / "evidence").exists()
