@@ -1,0 +1,322 @@
+"""LoTA-QAF experiments (Chen et al. 2025): lossless merge, recovery of quantization loss, comparison with
+16-bit LoRA merged by re-quantization, and a task-specific fine-tune.
+
+Protocol at small scale (one code path for every scale; sizes come from config):
+* base model: a dense Llama (``lotaqaf_base``) trained on fact statements ``<s> <r> <o>``;
+* MMLU-like knowledge test: multiple-choice questions on the facts of held-out subjects, scored as in lm-eval's
+  option-likelihood ("cloze") format: the option with the highest log-probability after ``<s> <r>`` is chosen;
+* quantize every decoder linear with group-wise RTN at 4 and 3 bits; the bit width that loses more accuracy is used;
+* recovery fine-tune (the paper's Alpaca role): statements of the training subjects' facts, same steps for every
+  method: LoTA-QAF (ternary adaptation + t-SignSGD), 16-bit LoRA on the quantized model (evaluated unmerged and
+  merged by re-quantization) and 16-bit LoRA on the full-precision model;
+* task-specific fine-tune (the paper's GSM8K/SQL role): a new instruction format ``<task> <s> <alias>`` whose
+  answer is the object of an existing relation; exact match over the whole vocabulary on held-out subjects.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arx.experiments import experiment
+from arx.methods.quantization import (TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
+                                      merge_lora, merge_lora_requantized, merge_ternary_model, quantize_model,
+                                      ternary_parameters)
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class FactWorld:
+    """Token-id world. A subject is a two-token name (first, last) so that facts must be stored in the decoder
+    layers (as for real multi-token entities), not in a subject's own embedding."""
+
+    n_subjects: int
+    n_relations: int
+    n_objects: int
+    n_aliases: int
+    seed: int
+
+    BOS, EOS, TASK = 0, 1, 2
+
+    def __post_init__(self) -> None:
+        g = torch.Generator().manual_seed(self.seed)
+        self.n_name = math.ceil(math.sqrt(self.n_subjects))
+        self.first0 = 3
+        self.last0 = self.first0 + self.n_name
+        self.rel0 = self.last0 + self.n_name
+        self.alias0 = self.rel0 + self.n_relations
+        self.obj0 = self.alias0 + self.n_aliases
+        self.vocab_size = self.obj0 + self.n_objects
+        self.names = torch.randperm(self.n_name**2, generator=g)[: self.n_subjects]
+        self.objects = torch.randint(0, self.n_objects, (self.n_subjects, self.n_relations), generator=g)
+        perm = torch.randperm(self.n_subjects, generator=g)
+        n_train = self.n_subjects // 2
+        self.train_subjects, self.test_subjects = perm[:n_train], perm[n_train:]
+        self.alias_of = torch.arange(self.n_aliases) % self.n_relations  # alias a answers like relation alias_of[a]
+        self.distractors = torch.stack([self._distractors(g, int(o)) for o in self.objects.reshape(-1)]).reshape(
+            self.n_subjects, self.n_relations, 3)
+
+    def _distractors(self, g: torch.Generator, correct: int) -> torch.Tensor:
+        choices = torch.randperm(self.n_objects - 1, generator=g)[:3]
+        return choices + (choices >= correct).long()
+
+    def _name(self, s: torch.Tensor) -> list[torch.Tensor]:
+        n = self.names[s]
+        return [self.first0 + n // self.n_name, self.last0 + n % self.n_name]
+
+    def statements(self, subjects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fact statements ``BOS first last r o EOS`` for all relations of ``subjects``; answer position 4."""
+        s = subjects.repeat_interleave(self.n_relations)
+        r = torch.arange(self.n_relations).repeat(len(subjects))
+        o = self.objects[s, r]
+        ids = torch.stack([torch.full_like(s, self.BOS), *self._name(s), self.rel0 + r, self.obj0 + o,
+                           torch.full_like(s, self.EOS)], dim=1)
+        return ids, torch.full_like(s, 4)
+
+    def task_examples(self, subjects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Task-specific format ``BOS TASK first last alias o`` (ids, answer position 5, answer token)."""
+        s = subjects.repeat_interleave(self.n_aliases)
+        a = torch.arange(self.n_aliases).repeat(len(subjects))
+        o = self.obj0 + self.objects[s, self.alias_of[a]]
+        ids = torch.stack([torch.full_like(s, self.BOS), torch.full_like(s, self.TASK), *self._name(s),
+                           self.alias0 + a, o], dim=1)
+        return ids, torch.full_like(s, 5), o
+
+    def mc_questions(self, subjects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """MC prompts ``BOS first last r`` and the 4 option tokens (correct first; scoring is order-free)."""
+        s = subjects.repeat_interleave(self.n_relations)
+        r = torch.arange(self.n_relations).repeat(len(subjects))
+        prompts = torch.stack([torch.full_like(s, self.BOS), *self._name(s), self.rel0 + r], dim=1)
+        options = torch.cat([self.objects[s, r][:, None], self.distractors[s, r]], dim=1) + self.obj0
+        return prompts, options
+
+
+def batches(ids: torch.Tensor, answer_pos: torch.Tensor, batch_size: int, steps: int,
+            seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, len(ids), (batch_size,), generator=g)
+        yield ids[idx], answer_pos[idx]
+
+
+# --------------------------------------------------------------------------------------------------- model
+
+
+def build_base(world: FactWorld, cfg: dict[str, Any]) -> nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    m = cfg["model"]
+    conf = LlamaConfig(vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
+                       intermediate_size=m["intermediate_size"], num_hidden_layers=m["num_layers"],
+                       num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
+                       max_position_embeddings=16, tie_word_embeddings=False, bos_token_id=world.BOS,
+                       eos_token_id=world.EOS, pad_token_id=world.EOS)
+    return LlamaForCausalLM(conf)
+
+
+def answer_loss(model: nn.Module, ids: torch.Tensor, pos: torch.Tensor, full_lm: bool = False) -> torch.Tensor:
+    logits = model(input_ids=ids).logits
+    if full_lm:
+        return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+    rows = torch.arange(len(ids))
+    return F.cross_entropy(logits[rows, pos - 1], ids[rows, pos])
+
+
+def train(model: nn.Module, opt: torch.optim.Optimizer, data: Iterator, full_lm: bool = False) -> list[float]:
+    model.train()
+    losses = []
+    for ids, pos in data:
+        opt.zero_grad(set_to_none=True)
+        loss = answer_loss(model, ids, pos, full_lm)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def mc_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+    prompts, options = world.mc_questions(subjects)
+    logp = model(input_ids=prompts).logits[:, -1].log_softmax(-1)
+    return float((logp.gather(1, options).argmax(1) == 0).float().mean())
+
+
+@torch.no_grad()
+def task_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+    ids, pos, answer = world.task_examples(subjects)
+    logits = model(input_ids=ids[:, :-1]).logits[:, -1]
+    return float((logits.argmax(-1) == answer).float().mean())
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    return model(input_ids=ids).logits
+
+
+def world_from(cfg: dict[str, Any]) -> FactWorld:
+    w = cfg["world"]
+    return FactWorld(w["n_subjects"], w["n_relations"], w["n_objects"], w["n_aliases"], seed=int(cfg["seed"]))
+
+
+def load_base(cfg: dict[str, Any]) -> nn.Module:
+    from transformers import LlamaForCausalLM
+
+    path = Path(cfg["base_dir"])
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"base model not found at {path}; build it with `snakemake "
+                                f"evidence/lotaqaf/lotaqaf_base/metrics.json` (rule lotaqaf_base)")
+    return LlamaForCausalLM.from_pretrained(path).float().eval()
+
+
+# --------------------------------------------------------------------------------------------------- methods
+
+
+def finetune_lota(qmodel: nn.Module, data: Callable[[], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+    """Ternary adaptation on a quantized model, trained with t-SignSGD."""
+    lcfg = cfg["lota"]
+    model = copy.deepcopy(qmodel)
+    add_ternary_adapters(model, rank=lcfg["rank"], omega=lcfg["omega"], seed=int(cfg["seed"]))
+    opt = TSignSGD(ternary_parameters(model), total_steps=cfg["steps"], sigma0=lcfg["sigma0"],
+                   sigma1=lcfg["sigma1"], sigma2=lcfg["sigma2"])
+    losses = train(model, opt, data())
+    nonzero = [int((m.offsets()[0] != 0).sum()) for m in model.modules() if isinstance(m, TernaryLinear)]
+    n_weights = sum(m.base.q.numel() for m in model.modules() if isinstance(m, TernaryLinear))
+    return model, {"loss_first": losses[0], "loss_last": losses[-1], "delta_w_nonzero_frac": sum(nonzero) / n_weights}
+
+
+def finetune_lora(base: nn.Module, data: Callable[[], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+    """16-bit LoRA (peft) with AdamW; ``base`` may be a quantized model (QLoRA-style) or the fp model."""
+    lcfg = cfg["lora"]
+    model = copy.deepcopy(base)
+    if any(True for _ in _quant_layers(model)):
+        dequantize_to_linear(model)
+    peft_model = add_lora(model, rank=lcfg["rank"], alpha=lcfg["alpha"])
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lcfg["lr"])
+    losses = train(peft_model, opt, data())
+    return peft_model, {"loss_first": losses[0], "loss_last": losses[-1]}
+
+
+def _quant_layers(model: nn.Module):
+    from arx.methods.quantization import QuantLinear
+
+    return (m for m in model.modules() if isinstance(m, QuantLinear))
+
+
+def quantized(model: nn.Module, bits: int, group_size: int) -> nn.Module:
+    q = copy.deepcopy(model)
+    quantize_model(q, bits, group_size)
+    return q.eval()
+
+
+def compare_methods(base: nn.Module, world: FactWorld, cfg: dict[str, Any], bits: int,
+                    data: Callable[[], Iterator], evaluate: Callable[[nn.Module], float],
+                    probe_ids: torch.Tensor) -> dict[str, Any]:
+    """Every method fine-tuned on the same batches; accuracies via ``evaluate``; merge effects on ``probe_ids``."""
+    g = cfg["group_size"]
+    qmodel = quantized(base, bits, g)
+    res: dict[str, Any] = {"bits": bits, "fp16_base": evaluate(base), "rtn": evaluate(qmodel)}
+    t0 = time.perf_counter()
+    lota, res["lota_train"] = finetune_lota(qmodel, data, cfg)
+    res["lota_unmerged"] = evaluate(lota)
+    before = logits_of(lota, probe_ids)
+    merge_ternary_model(lota)
+    res["lota_merged"] = evaluate(lota)
+    res["lota_merge_max_abs_logit_diff"] = float((logits_of(lota, probe_ids) - before).abs().max())
+    res["lota_seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    qlora, res["qlora_train"] = finetune_lora(qmodel, data, cfg)
+    res["qlora_unmerged"] = evaluate(qlora)
+    before = logits_of(qlora, probe_ids)
+    requant = merge_lora_requantized(qlora, bits, g)
+    res["qlora_requant_merged"] = evaluate(requant)
+    res["qlora_merge_max_abs_logit_diff"] = float((logits_of(requant, probe_ids) - before).abs().max())
+    res["qlora_seconds"] = time.perf_counter() - t0
+    fp_lora, res["lora_fp_train"] = finetune_lora(base, data, cfg)
+    res["lora_fp_merged"] = evaluate(merge_lora(fp_lora))
+    return res
+
+
+# --------------------------------------------------------------------------------------------------- experiments
+
+
+@experiment("lotaqaf_base")
+def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Train the dense base model on all fact statements (save_pretrained under ``out/model``)."""
+    world = world_from(cfg)
+    torch.manual_seed(int(cfg["seed"]))
+    model = build_base(world, cfg)
+    ids, pos = world.statements(torch.arange(world.n_subjects))
+    t = cfg["train"]
+    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.0)
+    t0 = time.perf_counter()
+    losses = train(model, opt, batches(ids, pos, t["batch_size"], t["steps"], int(cfg["seed"])), full_lm=True)
+    model.save_pretrained(out / "model")
+    return {"train_seconds": time.perf_counter() - t0, "loss_last": losses[-1],
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "mc_acc_train_subjects": mc_accuracy(model, world, world.train_subjects),
+            "mc_acc_test_subjects": mc_accuracy(model, world, world.test_subjects)}
+
+
+@experiment("lotaqaf_mmlu")
+def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Claims lossless_merge, recovers_quantization and vs_lora_merged on the MMLU-like test."""
+    world = world_from(cfg)
+    base = load_base(cfg)
+    test = world.test_subjects
+    fp_acc = mc_accuracy(base, world, test)
+    rtn = {b: mc_accuracy(quantized(base, b, cfg["group_size"]), world, test) for b in cfg["candidate_bits"]}
+    bits = max(rtn, key=lambda b: (fp_acc - rtn[b], -b))  # the width that degrades more (ties: fewer bits)
+    ids, pos = world.statements(world.train_subjects)
+    steps = cfg["steps"]
+    data = lambda: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 1)  # noqa: E731
+    probe, _ = world.mc_questions(test)
+    res = compare_methods(base, world, cfg, bits, data, lambda m: mc_accuracy(m, world, test), probe)
+    res["train_subjects"] = {"fp16_base": mc_accuracy(base, world, world.train_subjects)}
+    gap = fp_acc - res["rtn"]
+    recovery = (res["lota_merged"] - res["rtn"]) / gap if gap > 0 else 0.0
+    metrics = {
+        "rtn_acc_by_bits": {str(b): a for b, a in rtn.items()},
+        "chosen_bits": bits,
+        "accuracy": res,
+        "lossless_merge": {"lota_max_abs_logit_diff": res["lota_merge_max_abs_logit_diff"],
+                           "qlora_requant_max_abs_logit_diff": res["qlora_merge_max_abs_logit_diff"],
+                           "qlora_requant_acc_change": res["qlora_requant_merged"] - res["qlora_unmerged"],
+                           "lota_acc_change": res["lota_merged"] - res["lota_unmerged"]},
+        "recovery": {"fp_acc": fp_acc, "rtn_acc": res["rtn"], "gap": gap, "lota_acc": res["lota_merged"],
+                     "fraction_recovered": recovery},
+        "vs_lora_merged": {"lota_minus_qlora_requant": res["lota_merged"] - res["qlora_requant_merged"]},
+    }
+    (out / "summary.json").write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+@experiment("lotaqaf_task")
+def task_specific(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Claim task_specific: a new instruction format learnt by fine-tuning, exact match on held-out subjects."""
+    world = world_from(cfg)
+    base = load_base(cfg)
+    ids, pos, _ = world.task_examples(world.train_subjects)
+    data = lambda: batches(ids, pos, cfg["batch_size"], cfg["steps"], int(cfg["seed"]) + 2)  # noqa: E731
+    test = world.test_subjects
+    probe, _, _ = world.task_examples(test)
+    res = compare_methods(base, world, cfg, int(cfg["bits"]), data, lambda m: task_accuracy(m, world, test),
+                          probe[:, :-1])
+    lora16 = res["qlora_unmerged"]
+    other = max(res["rtn"], res["qlora_requant_merged"])
+    margin = min(res["lota_merged"] - (lora16 - cfg["lora_margin"]), res["lota_merged"] - other)
+    return {"accuracy": res,
+            "task_specific": {"lota_acc": res["lota_merged"], "lora16_acc": lora16,
+                              "lota_minus_lora16": res["lota_merged"] - lora16,
+                              "best_other_quantized_acc": other, "lota_minus_best_other": res["lota_merged"] - other,
+                              "claim_margin": margin}}
