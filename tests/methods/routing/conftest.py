@@ -1,0 +1,9 @@
+"""Routing tests run single-threaded (2 cores shared by the team)."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
