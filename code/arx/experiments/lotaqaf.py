@@ -60,8 +60,11 @@ class FactWorld:
         self.names = torch.randperm(self.n_name**2, generator=g)[: self.n_subjects]
         self.objects = torch.randint(0, self.n_objects, (self.n_subjects, self.n_relations), generator=g)
         perm = torch.randperm(self.n_subjects, generator=g)
-        n_train = self.n_subjects // 2
-        self.train_subjects, self.test_subjects = perm[:n_train], perm[n_train:]
+        n_train, n_val = self.n_subjects // 2, self.n_subjects // 4
+        # fine-tuning subjects / validation (hyper-parameter choice) / test (the claims), disjoint
+        self.train_subjects = perm[:n_train]
+        self.val_subjects = perm[n_train:n_train + n_val]
+        self.test_subjects = perm[n_train + n_val:]
         self.alias_of = torch.arange(self.n_aliases) % self.n_relations  # alias a answers like relation alias_of[a]
         self.distractors = torch.stack([self._distractors(g, int(o)) for o in self.objects.reshape(-1)]).reshape(
             self.n_subjects, self.n_relations, 3)
@@ -182,20 +185,20 @@ def load_base(cfg: dict[str, Any]) -> nn.Module:
 # --------------------------------------------------------------------------------------------------- methods
 
 
-def finetune_lota(qmodel: nn.Module, data: Callable[[], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+def finetune_lota(qmodel: nn.Module, data: Callable[[int], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
     """Ternary adaptation on a quantized model, trained with t-SignSGD."""
     lcfg = cfg["lota"]
     model = copy.deepcopy(qmodel)
     add_ternary_adapters(model, rank=lcfg["rank"], omega=lcfg["omega"], seed=int(cfg["seed"]))
-    opt = TSignSGD(ternary_parameters(model), total_steps=cfg["steps"], sigma0=lcfg["sigma0"],
+    opt = TSignSGD(ternary_parameters(model), total_steps=lcfg["steps"], sigma0=lcfg["sigma0"],
                    sigma1=lcfg["sigma1"], sigma2=lcfg["sigma2"])
-    losses = train(model, opt, data())
+    losses = train(model, opt, data(lcfg["steps"]))
     nonzero = [int((m.offsets()[0] != 0).sum()) for m in model.modules() if isinstance(m, TernaryLinear)]
     n_weights = sum(m.base.q.numel() for m in model.modules() if isinstance(m, TernaryLinear))
     return model, {"loss_first": losses[0], "loss_last": losses[-1], "delta_w_nonzero_frac": sum(nonzero) / n_weights}
 
 
-def finetune_lora(base: nn.Module, data: Callable[[], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+def finetune_lora(base: nn.Module, data: Callable[[int], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
     """16-bit LoRA (peft) with AdamW; ``base`` may be a quantized model (QLoRA-style) or the fp model."""
     lcfg = cfg["lora"]
     model = copy.deepcopy(base)
@@ -203,7 +206,7 @@ def finetune_lora(base: nn.Module, data: Callable[[], Iterator], cfg: dict[str, 
         dequantize_to_linear(model)
     peft_model = add_lora(model, rank=lcfg["rank"], alpha=lcfg["alpha"])
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lcfg["lr"])
-    losses = train(peft_model, opt, data())
+    losses = train(peft_model, opt, data(lcfg["steps"]))
     return peft_model, {"loss_first": losses[0], "loss_last": losses[-1]}
 
 
@@ -220,7 +223,7 @@ def quantized(model: nn.Module, bits: int, group_size: int) -> nn.Module:
 
 
 def compare_methods(base: nn.Module, world: FactWorld, cfg: dict[str, Any], bits: int,
-                    data: Callable[[], Iterator], evaluate: Callable[[nn.Module], float],
+                    data: Callable[[int], Iterator], evaluate: Callable[[nn.Module], float],
                     probe_ids: torch.Tensor) -> dict[str, Any]:
     """Every method fine-tuned on the same batches; accuracies via ``evaluate``; merge effects on ``probe_ids``."""
     g = cfg["group_size"]
@@ -278,8 +281,7 @@ def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     rtn = {b: mc_accuracy(quantized(base, b, cfg["group_size"]), world, test) for b in cfg["candidate_bits"]}
     bits = max(rtn, key=lambda b: (fp_acc - rtn[b], -b))  # the width that degrades more (ties: fewer bits)
     ids, pos = world.statements(world.train_subjects)
-    steps = cfg["steps"]
-    data = lambda: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 1)  # noqa: E731
+    data = lambda steps: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 1)  # noqa: E731
     probe, _ = world.mc_questions(test)
     res = compare_methods(base, world, cfg, bits, data, lambda m: mc_accuracy(m, world, test), probe)
     res["train_subjects"] = {"fp16_base": mc_accuracy(base, world, world.train_subjects)}
@@ -307,7 +309,7 @@ def task_specific(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     world = world_from(cfg)
     base = load_base(cfg)
     ids, pos, _ = world.task_examples(world.train_subjects)
-    data = lambda: batches(ids, pos, cfg["batch_size"], cfg["steps"], int(cfg["seed"]) + 2)  # noqa: E731
+    data = lambda steps: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 2)  # noqa: E731
     test = world.test_subjects
     probe, _, _ = world.task_examples(test)
     res = compare_methods(base, world, cfg, int(cfg["bits"]), data, lambda m: task_accuracy(m, world, test),
