@@ -1,0 +1,318 @@
+"""Language Routing Isolation and RISE (Zheng et al.): routing analysis and subnetwork adaptation of an MoE model.
+
+Protocol (one code path for every scale; sizes come from config):
+* multilingual fact world: the same subject–relation–object facts in several synthetic languages; subjects are
+  shared names, every language has its own relation/object words, its own marker and word order
+  (``<m_l> S R_l O_l`` or ``<m_l> R_l S O_l``). High-resource languages see every fact in pre-training, low-resource
+  ones only a ``low_fraction`` of them; the rest of the facts are split into adaptation and test facts;
+* task per language: answer the object of a test fact in that language; F1 of the greedy answer tokens against
+  the gold answer (one token here, so F1 = exact match), in points;
+* ``routing_base``: pre-trains a Qwen2-MoE model (routed + shared experts) on that corpus;
+* ``routing_isolation``: routing statistics on the parallel corpus of all facts, Jaccard/JSD per layer;
+* ``routing_rise``: tripartite selection from routing statistics on the adaptation facts, then fine-tunes
+  (same data, steps and learning rate) RISE, random subnetworks of equal size and the full model on the target
+  language's adaptation facts; F1 before/after on every language's test facts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arx.experiments import experiment
+from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves, moe_layers, overlap_scores,
+                                 random_selection, restrict_training, specificity_scores, tripartite_selection)
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class MultilingualWorld:
+    """Token-id fact world rendered in several languages (deterministic from ``seed``)."""
+
+    high: list[str]
+    low: list[str]
+    n_subjects: int
+    n_relations: int
+    n_objects: int
+    low_fraction: float
+    adapt_fraction: float
+    seed: int
+
+    PAD, BOS, EOS = 0, 1, 2
+    ANSWER_POS = 4
+
+    def __post_init__(self) -> None:
+        self.languages = [*self.high, *self.low]
+        g = torch.Generator().manual_seed(self.seed)
+        self.subj0 = 3
+        per_lang = 1 + self.n_relations + self.n_objects
+        self.lang0 = {l: self.subj0 + self.n_subjects + i * per_lang for i, l in enumerate(self.languages)}
+        self.vocab_size = self.subj0 + self.n_subjects + len(self.languages) * per_lang
+        self.objects = torch.randint(0, self.n_objects, (self.n_subjects, self.n_relations), generator=g)
+        u = torch.rand(self.n_subjects * self.n_relations, generator=g)
+        facts = torch.arange(self.n_subjects * self.n_relations)
+        self.split = {"low_pretrain": facts[u < self.low_fraction],
+                      "adapt": facts[(u >= self.low_fraction) & (u < self.low_fraction + self.adapt_fraction)],
+                      "test": facts[u >= self.low_fraction + self.adapt_fraction],
+                      "all": facts}
+
+    def object_tokens(self, language: str) -> torch.Tensor:
+        return self.lang0[language] + 1 + self.n_relations + torch.arange(self.n_objects)
+
+    def sequences(self, language: str, facts: torch.Tensor) -> torch.Tensor:
+        """``BOS m_l (S R_l | R_l S) O_l EOS`` for each fact id; the answer sits at ``ANSWER_POS``."""
+        s, r = facts // self.n_relations, facts % self.n_relations
+        base = self.lang0[language]
+        subj, rel = self.subj0 + s, base + 1 + r
+        obj = base + 1 + self.n_relations + self.objects[s, r]
+        first, second = (subj, rel) if self.languages.index(language) % 2 == 0 else (rel, subj)
+        n = len(facts)
+        return torch.stack([torch.full((n,), self.BOS), torch.full((n,), base), first, second, obj,
+                            torch.full((n,), self.EOS)], dim=1)
+
+    def pretraining(self) -> torch.Tensor:
+        return torch.cat([self.sequences(l, self.split["all" if l in self.high else "low_pretrain"])
+                          for l in self.languages])
+
+    def parallel(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every language's sequences of one fact split, with per-sequence language ids."""
+        facts = self.split[split]
+        ids = torch.cat([self.sequences(l, facts) for l in self.languages])
+        return ids, torch.arange(len(self.languages)).repeat_interleave(len(facts))
+
+
+def world_from(cfg: dict[str, Any]) -> MultilingualWorld:
+    return MultilingualWorld(**cfg["world"], seed=int(cfg.get("seed", 0)))
+
+
+# --------------------------------------------------------------------------------------------------- model
+
+
+def build_base(world: MultilingualWorld, cfg: dict[str, Any]) -> nn.Module:
+    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
+
+    m = cfg["model"]
+    config = Qwen2MoeConfig(
+        vocab_size=world.vocab_size, hidden_size=m["hidden_size"], intermediate_size=m["moe_intermediate_size"],
+        moe_intermediate_size=m["moe_intermediate_size"], shared_expert_intermediate_size=m["shared_expert_size"],
+        num_hidden_layers=m["num_layers"], num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
+        num_experts=m["num_experts"], num_experts_per_tok=m["top_k"], router_aux_loss_coef=m["aux_loss_coef"],
+        max_position_embeddings=16, pad_token_id=world.PAD, bos_token_id=world.BOS, eos_token_id=world.EOS,
+        tie_word_embeddings=False)
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    return Qwen2MoeForCausalLM(config)
+
+
+def load_base(cfg: dict[str, Any]) -> nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    path = Path(cfg["base_dir"])
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"base model {path} is missing: run `snakemake routing_base` (or "
+                                f"`python -m arx.run routing_base --paper-config workflows/config/routing.yaml`) first")
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(cfg.get("device", "cpu")).eval()
+
+
+def answer_loss(model: nn.Module, ids: torch.Tensor, aux: bool) -> torch.Tensor:
+    """Cross-entropy of the answer token (plus the router load-balancing loss in pre-training)."""
+    out = model(input_ids=ids, output_router_logits=aux)
+    loss = F.cross_entropy(out.logits[:, MultilingualWorld.ANSWER_POS - 1], ids[:, MultilingualWorld.ANSWER_POS])
+    if aux and out.aux_loss is not None:
+        loss = loss + model.config.router_aux_loss_coef * out.aux_loss
+    return loss
+
+
+def train(model: nn.Module, ids: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int,
+          aux: bool) -> list[float]:
+    """AdamW without weight decay (so slice-masked experts stay exactly frozen); returns the loss curve."""
+    g = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        batch = ids[torch.randint(0, len(ids), (min(batch_size, len(ids)),), generator=g)].to(device)
+        loss = answer_loss(model, batch, aux)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    model.eval()
+    return losses
+
+
+def token_f1(pred: list[int], gold: list[int]) -> float:
+    """SQuAD-style token F1 between predicted and gold answer tokens."""
+    common = sum(min(pred.count(t), gold.count(t)) for t in set(gold))
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+@torch.no_grad()
+def task_f1(model: nn.Module, world: MultilingualWorld, split: str = "test") -> dict[str, float]:
+    """Mean answer F1 (points) per language on one fact split; greedy answer over the whole vocabulary."""
+    device = next(model.parameters()).device
+    result = {}
+    for lang in world.languages:
+        ids = world.sequences(lang, world.split[split]).to(device)
+        pred = model(input_ids=ids[:, :world.ANSWER_POS]).logits[:, -1].argmax(-1)
+        gold = ids[:, world.ANSWER_POS]
+        result[lang] = 100 * sum(token_f1([p], [g]) for p, g in zip(pred.tolist(), gold.tolist())) / len(ids)
+    return result
+
+
+def routing_stats(model: nn.Module, world: MultilingualWorld, split: str, batch_size: int) -> RoutingStats:
+    ids, lang = world.parallel(split)
+    return collect_routing(model, ids, torch.ones_like(ids), lang, world.languages, batch_size=batch_size)
+
+
+# --------------------------------------------------------------------------------------------------- plots
+
+
+def plot_overlap_curves(iso: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c, layers = iso["curves"], iso["layers"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key, label in [("jaccard_high_high", "high–high"), ("jaccard_high_low", "high–low"),
+                       ("jaccard_all_pairs", "all pairs")]:
+        a.plot(layers, c[key], marker="o", label=label)
+    for key, label in [("jsd_high_high", "high–high"), ("jsd_high_low", "high–low")]:
+        b.plot(layers, c[key], marker="o", label=label)
+    a.set(xlabel="layer", ylabel=f"Jaccard of top-{iso['n_top']} experts", title="expert-set overlap")
+    b.set(xlabel="layer", ylabel="Jensen–Shannon divergence (bits)", title="routing divergence")
+    a.legend(), b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int]] | None = None) -> None:
+    """Expert × language selection shares, one panel per layer (selected experts boxed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = stats.distribution().numpy()
+    n = len(stats.layers)
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n + 1, 2.6), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(p[i], aspect="auto", cmap="viridis", vmin=0, vmax=p.max())
+        ax.set_title(f"layer {stats.layers[i]}", fontsize=8)
+        ax.set_xlabel("expert", fontsize=7)
+        ax.set_yticks(range(len(stats.languages)), stats.languages if i == 0 else [""] * len(stats.languages),
+                      fontsize=7)
+        for e in (selection or {}).get(stats.layers[i], []):
+            ax.add_patch(plt.Rectangle((e - 0.5, -0.5), 1, len(stats.languages), fill=False, color="red", lw=1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------- experiments
+
+
+@experiment("routing_base")
+def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Pre-train the multilingual MoE base model (save_pretrained under ``out/model``)."""
+    world = world_from(cfg)
+    model = build_base(world, cfg).to(cfg.get("device", "cpu"))
+    t = cfg["train"]
+    start = time.time()
+    losses = train(model, world.pretraining(), t["steps"], t["batch_size"], t["lr"], int(cfg.get("seed", 0)), aux=True)
+    model.save_pretrained(out / "model")
+    (out / "model" / "world.json").write_text(json.dumps(asdict(world), indent=1))
+    load = routing_stats(model, world, "all", cfg.get("batch_size_eval", 256)).distribution()
+    return {"train_seconds": round(time.time() - start, 1), "final_loss": sum(losses[-50:]) / len(losses[-50:]),
+            "f1_all_facts": task_f1(model, world, "all"), "f1_test": task_f1(model, world, "test"),
+            "max_expert_share": float(load.max()), "vocab_size": world.vocab_size,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+@experiment("routing_isolation")
+def isolation(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Language Routing Isolation and the layer-wise convergence–divergence pattern (claims 1 and 2)."""
+    world = world_from(cfg)
+    model = load_base(cfg)
+    stats = routing_stats(model, world, "all", cfg.get("batch_size_eval", 256))
+    iso = isolation_curves(stats, world.high, world.low, cfg["n_top"])
+    plot_overlap_curves(iso, out / "overlap_curves.png")
+    plot_heatmaps(stats, out / "expert_language_heatmap.png")
+    return {"isolation": iso, "distribution": [[[round(x, 5) for x in row] for row in layer]
+                                               for layer in stats.distribution().tolist()],
+            "languages": world.languages}
+
+
+def _finetune(base: nn.Module, world: MultilingualWorld, cfg: dict[str, Any], selection) -> dict[str, Any]:
+    model = copy.deepcopy(base)
+    handle = restrict_training(model, selection)
+    ft = cfg["finetune"]
+    ids = world.sequences(cfg["target"], world.split["adapt"])
+    losses = train(model, ids, ft["steps"], ft["batch_size"], ft["lr"], int(cfg.get("seed", 0)), aux=False)
+    handle.remove()
+    return {"f1": task_f1(model, world, "test"), "trainable_parameters": handle.num_trainable,
+            "final_loss": sum(losses[-10:]) / len(losses[-10:])}
+
+
+def _gains(before: dict[str, float], after: dict[str, float], target: str) -> dict[str, float]:
+    others = [l for l in before if l != target]
+    return {"target_gain": after[target] - before[target],
+            "others_change": sum(after[l] - before[l] for l in others) / len(others)}
+
+
+@experiment("routing_rise")
+def rise(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """RISE vs random subnetworks of equal size vs full fine-tuning on a low-resource target (claims 3–5)."""
+    world = world_from(cfg)
+    target = cfg["target"]
+    if target not in world.low:
+        raise ValueError(f"target {target!r} must be one of the low-resource languages {world.low}")
+    base = load_base(cfg)
+    stats = routing_stats(base, world, "adapt", cfg.get("batch_size_eval", 256))
+    r = cfg["rise"]
+    selection = tripartite_selection(stats, target, r["experts_per_layer"], r["shallow_frac"], r["deep_frac"])
+    before = task_f1(base, world, "test")
+    runs = {"rise": _finetune(base, world, cfg, selection), "full": _finetune(base, world, cfg, None)}
+    n_exp = moe_layers(base)[0].num_experts
+    randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 + i))
+               for i in range(r["random_draws"])]
+    runs["random"] = {"f1": {l: sum(x["f1"][l] for x in randoms) / len(randoms) for l in world.languages},
+                      "trainable_parameters": randoms[0]["trainable_parameters"], "draws": len(randoms)}
+    g = {k: _gains(before, v["f1"], target) for k, v in runs.items()}
+    plot_heatmaps(stats, out / "rise_selection_heatmap.png", selection)
+    p = stats.distribution()
+    return {
+        "target": target,
+        "f1_before": before,
+        "runs": runs,
+        "selection": {str(k): v for k, v in selection.items()},
+        "specificity_target": [[round(x, 5) for x in row] for row in specificity_scores(p)[:, stats.lang(target)].tolist()],
+        "overlap": [[round(x, 5) for x in row] for row in overlap_scores(p).tolist()],
+        "rise": {
+            "target_gain_f1": g["rise"]["target_gain"],
+            "others_change_f1": g["rise"]["others_change"],
+            "full_others_change_f1": g["full"]["others_change"],
+            "full_target_gain_f1": g["full"]["target_gain"],
+            "random_target_gain_f1": g["random"]["target_gain"],
+            "gain_over_random_f1": g["rise"]["target_gain"] - g["random"]["target_gain"],
+            # claim 4 in one number: > 0 iff RISE's others-change >= -1 point (strict at the boundary) and full
+            # fine-tuning's is worse than RISE's
+            "preservation_margin_f1": min(g["rise"]["others_change"] + 1.0,
+                                          g["rise"]["others_change"] - g["full"]["others_change"]),
+        },
+    }
