@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from arx.experiments import lotaqaf as L
 
@@ -59,6 +58,12 @@ def test_missing_base_model_names_the_rule(tmp_path):
         L.load_base({"base_dir": str(tmp_path / "nope")})
 
 
-def test_small_config_has_every_experiment():
-    cfg = yaml.safe_load((Path(__file__).parents[3] / "workflows/config/lotaqaf.yaml").read_text())
-    assert set(cfg["small"]) == {"lotaqaf_base", "lotaqaf_mmlu", "lotaqaf_task"}
+@pytest.mark.parametrize("scale", ["small", "medium"])
+def test_config_loads_through_the_artifact_loader(scale):
+    """The strict loader of arx.run (duplicate keys are errors) accepts every experiment of every scale."""
+    from arx.artifact.config import build_config
+
+    root = Path(__file__).parents[3]
+    for name in ("lotaqaf_base", "lotaqaf_mmlu", "lotaqaf_task"):
+        cfg = build_config(root, scale, name, "workflows/config/lotaqaf.yaml", [])
+        assert cfg["world"]["n_subjects"] > 0
