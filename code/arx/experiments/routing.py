@@ -5,8 +5,9 @@ Protocol (one code path for every scale; sizes come from config):
   shared names, every language has its own relation/object words, its own marker and word order
   (``<m_l> S R_l O_l`` or ``<m_l> R_l S O_l``). High-resource languages see every fact in pre-training, low-resource
   ones only a ``low_fraction`` of them; the rest of the facts are split into adaptation and test facts;
-* task per language: answer the object of a test fact in that language; F1 of the greedy answer tokens against
-  the gold answer (one token here, so F1 = exact match), in points;
+* task per language: answer the object of a test fact in that language; token F1 (points) of the greedy answer
+  tokens (each predicted from the prompt and the gold prefix) against the gold answer; one token here, so F1 = exact
+  match. At paper scale the same code reads per-language prompt/answer JSONL files (``JsonlWorld``);
 * ``routing_base``: pre-trains a Qwen2-MoE model (routed + shared experts) on that corpus;
 * ``routing_isolation``: routing statistics on the parallel corpus of all facts, Jaccard/JSD per layer;
 * ``routing_rise``: tripartite selection from routing statistics on the adaptation facts, then fine-tunes
@@ -35,6 +36,34 @@ from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves
 
 
 @dataclass
+class TaskData:
+    """Right-padded prompt+answer sequences; ``answer`` marks the answer tokens (the loss and F1 positions)."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    answer: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, idx: torch.Tensor) -> TaskData:
+        return TaskData(self.ids[idx], self.mask[idx], self.answer[idx])
+
+    def to(self, device) -> TaskData:
+        return TaskData(self.ids.to(device), self.mask.to(device), self.answer.to(device))
+
+    @staticmethod
+    def cat(parts: list[TaskData], pad: int) -> TaskData:
+        width = max(p.ids.shape[1] for p in parts)
+
+        def padded(x: torch.Tensor, value) -> torch.Tensor:
+            return F.pad(x, (0, width - x.shape[1]), value=value)
+
+        return TaskData(torch.cat([padded(p.ids, pad) for p in parts]), torch.cat([padded(p.mask, 0) for p in parts]),
+                        torch.cat([padded(p.answer, False) for p in parts]))
+
+
+@dataclass
 class MultilingualWorld:
     """Token-id fact world rendered in several languages (deterministic from ``seed``)."""
 
@@ -48,7 +77,6 @@ class MultilingualWorld:
     seed: int
 
     PAD, BOS, EOS = 0, 1, 2
-    ANSWER_POS = 4
 
     def __post_init__(self) -> None:
         self.languages = [*self.high, *self.low]
@@ -65,32 +93,66 @@ class MultilingualWorld:
                       "test": facts[u >= self.low_fraction + self.adapt_fraction],
                       "all": facts}
 
-    def object_tokens(self, language: str) -> torch.Tensor:
-        return self.lang0[language] + 1 + self.n_relations + torch.arange(self.n_objects)
-
-    def sequences(self, language: str, facts: torch.Tensor) -> torch.Tensor:
-        """``BOS m_l (S R_l | R_l S) O_l EOS`` for each fact id; the answer sits at ``ANSWER_POS``."""
+    def _facts(self, language: str, facts: torch.Tensor) -> TaskData:
+        """``BOS m_l (S R_l | R_l S) O_l EOS`` for each fact id; the answer is ``O_l``."""
         s, r = facts // self.n_relations, facts % self.n_relations
         base = self.lang0[language]
         subj, rel = self.subj0 + s, base + 1 + r
         obj = base + 1 + self.n_relations + self.objects[s, r]
         first, second = (subj, rel) if self.languages.index(language) % 2 == 0 else (rel, subj)
         n = len(facts)
-        return torch.stack([torch.full((n,), self.BOS), torch.full((n,), base), first, second, obj,
-                            torch.full((n,), self.EOS)], dim=1)
+        ids = torch.stack([torch.full((n,), self.BOS), torch.full((n,), base), first, second, obj,
+                           torch.full((n,), self.EOS)], dim=1)
+        answer = torch.zeros_like(ids, dtype=torch.bool)
+        answer[:, 4] = True
+        return TaskData(ids, torch.ones_like(ids), answer)
 
-    def pretraining(self) -> torch.Tensor:
-        return torch.cat([self.sequences(l, self.split["all" if l in self.high else "low_pretrain"])
-                          for l in self.languages])
+    def task(self, language: str, split: str) -> TaskData:
+        return self._facts(language, self.split[split])
 
-    def parallel(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every language's sequences of one fact split, with per-sequence language ids."""
-        facts = self.split[split]
-        ids = torch.cat([self.sequences(l, facts) for l in self.languages])
-        return ids, torch.arange(len(self.languages)).repeat_interleave(len(facts))
+    def pretraining(self) -> TaskData:
+        return TaskData.cat([self._facts(l, self.split["all" if l in self.high else "low_pretrain"])
+                             for l in self.languages], self.PAD)
 
 
-def world_from(cfg: dict[str, Any]) -> MultilingualWorld:
+class JsonlWorld:
+    """Paper scale: per-language prompt/answer pairs from ``<data_dir>/<language>.<split>.jsonl`` (splits ``all``
+    for routing statistics, ``adapt`` and ``test`` for RISE), tokenized with the checkpoint's tokenizer."""
+
+    def __init__(self, data_dir: str, high: list[str], low: list[str], tokenizer) -> None:
+        self.high, self.low, self.languages = list(high), list(low), [*high, *low]
+        self.dir, self.tok = Path(data_dir), tokenizer
+        self.PAD = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def task(self, language: str, split: str) -> TaskData:
+        path = self.dir / f"{language}.{split}.jsonl"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: put one JSON object per line with 'prompt' and 'answer' "
+                                    f"(e.g. a multilingual QA set such as MLQA/XQuAD rendered per language) there")
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        seqs = [(self.tok(r["prompt"])["input_ids"], self.tok(r["answer"], add_special_tokens=False)["input_ids"])
+                for r in rows]
+        width = max(len(p) + len(a) for p, a in seqs)
+        ids = torch.full((len(seqs), width), self.PAD)
+        mask = torch.zeros_like(ids)
+        answer = torch.zeros_like(ids, dtype=torch.bool)
+        for i, (p, a) in enumerate(seqs):
+            ids[i, :len(p) + len(a)] = torch.tensor(p + a)
+            mask[i, :len(p) + len(a)] = 1
+            answer[i, len(p):len(p) + len(a)] = True
+        return TaskData(ids, mask, answer)
+
+
+def parallel(world, split: str) -> tuple[TaskData, torch.Tensor]:
+    """Every language's examples of one split, with per-sequence language ids."""
+    parts = [world.task(l, split) for l in world.languages]
+    lang = torch.cat([torch.full((len(p),), i) for i, p in enumerate(parts)])
+    return TaskData.cat(parts, world.PAD), lang
+
+
+def world_from(cfg: dict[str, Any], tokenizer=None):
+    if "data_dir" in cfg:
+        return JsonlWorld(cfg["data_dir"], cfg["world"]["high"], cfg["world"]["low"], tokenizer)
     return MultilingualWorld(**cfg["world"], seed=int(cfg.get("seed", 0)))
 
 
@@ -112,26 +174,33 @@ def build_base(world: MultilingualWorld, cfg: dict[str, Any]) -> nn.Module:
     return Qwen2MoeForCausalLM(config)
 
 
-def load_base(cfg: dict[str, Any]) -> nn.Module:
-    from transformers import AutoModelForCausalLM
+def load_base(cfg: dict[str, Any]):
+    """The base model (float32 at small scale, the scale's dtype otherwise) and its world."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(cfg["base_dir"])
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"base model {path} is missing: run `snakemake routing_base` (or "
-                                f"`python -m arx.run routing_base --paper-config workflows/config/routing.yaml`) first")
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(cfg.get("device", "cpu")).eval()
+        how = (f"download {cfg['checkpoint_repo']} (Hugging Face hub) into {path}" if "checkpoint_repo" in cfg else
+               "run `snakemake routing_base` (or `python -m arx.run routing_base --paper-config "
+               "workflows/config/routing.yaml`) first")
+        raise FileNotFoundError(f"base model {path} is missing: {how}")
+    dtype = getattr(torch, cfg.get("dtype", "float32"))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(cfg.get("device", "cpu")).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path) if "data_dir" in cfg else None
+    return model, world_from(cfg, tokenizer)
 
 
-def answer_loss(model: nn.Module, ids: torch.Tensor, aux: bool) -> torch.Tensor:
-    """Cross-entropy of the answer token (plus the router load-balancing loss in pre-training)."""
-    out = model(input_ids=ids, output_router_logits=aux)
-    loss = F.cross_entropy(out.logits[:, MultilingualWorld.ANSWER_POS - 1], ids[:, MultilingualWorld.ANSWER_POS])
+def answer_loss(model: nn.Module, batch: TaskData, aux: bool) -> torch.Tensor:
+    """Cross-entropy of the answer tokens (plus the router load-balancing loss in pre-training)."""
+    out = model(input_ids=batch.ids, attention_mask=batch.mask, output_router_logits=aux)
+    target = batch.answer[:, 1:]
+    loss = F.cross_entropy(out.logits[:, :-1][target].float(), batch.ids[:, 1:][target])
     if aux and out.aux_loss is not None:
         loss = loss + model.config.router_aux_loss_coef * out.aux_loss
     return loss
 
 
-def train(model: nn.Module, ids: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int,
+def train(model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: float, seed: int,
           aux: bool) -> list[float]:
     """AdamW without weight decay (so slice-masked experts stay exactly frozen); returns the loss curve."""
     g = torch.Generator().manual_seed(seed)
@@ -140,12 +209,12 @@ def train(model: nn.Module, ids: torch.Tensor, steps: int, batch_size: int, lr: 
     model.train()
     losses = []
     for _ in range(steps):
-        batch = ids[torch.randint(0, len(ids), (min(batch_size, len(ids)),), generator=g)].to(device)
+        batch = data.take(torch.randint(0, len(data), (min(batch_size, len(data)),), generator=g)).to(device)
         loss = answer_loss(model, batch, aux)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     return losses
 
@@ -160,21 +229,25 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 
 @torch.no_grad()
-def task_f1(model: nn.Module, world: MultilingualWorld, split: str = "test") -> dict[str, float]:
-    """Mean answer F1 (points) per language on one fact split; greedy answer over the whole vocabulary."""
+def task_f1(model: nn.Module, world, split: str = "test", batch_size: int = 256) -> dict[str, float]:
+    """Mean answer F1 (points) per language: greedy (argmax over the vocabulary) answer tokens, each predicted
+    from the prompt and the gold answer prefix, against the gold answer."""
     device = next(model.parameters()).device
     result = {}
     for lang in world.languages:
-        ids = world.sequences(lang, world.split[split]).to(device)
-        pred = model(input_ids=ids[:, :world.ANSWER_POS]).logits[:, -1].argmax(-1)
-        gold = ids[:, world.ANSWER_POS]
-        result[lang] = 100 * sum(token_f1([p], [g]) for p, g in zip(pred.tolist(), gold.tolist())) / len(ids)
+        data, scores = world.task(lang, split), []
+        for s in range(0, len(data), batch_size):
+            b = data.take(torch.arange(s, min(s + batch_size, len(data)))).to(device)
+            pred = model(input_ids=b.ids, attention_mask=b.mask).logits[:, :-1].argmax(-1)
+            target = b.answer[:, 1:]
+            scores += [token_f1(p[t].tolist(), g[t].tolist()) for p, g, t in zip(pred, b.ids[:, 1:], target)]
+        result[lang] = 100 * sum(scores) / len(scores)
     return result
 
 
-def routing_stats(model: nn.Module, world: MultilingualWorld, split: str, batch_size: int) -> RoutingStats:
-    ids, lang = world.parallel(split)
-    return collect_routing(model, ids, torch.ones_like(ids), lang, world.languages, batch_size=batch_size)
+def routing_stats(model: nn.Module, world, split: str, batch_size: int) -> RoutingStats:
+    data, lang = parallel(world, split)
+    return collect_routing(model, data.ids, data.mask, lang, world.languages, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------------- plots
@@ -212,15 +285,15 @@ def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int
     n = len(stats.layers)
     fig, axes = plt.subplots(1, n, figsize=(2.2 * n + 1, 2.6), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        ax.imshow(p[i], aspect="auto", cmap="viridis", vmin=0, vmax=p.max())
+        im = ax.imshow(p[i], aspect="auto", cmap="viridis", vmin=0, vmax=p.max())
         ax.set_title(f"layer {stats.layers[i]}", fontsize=8)
         ax.set_xlabel("expert", fontsize=7)
         ax.set_yticks(range(len(stats.languages)), stats.languages if i == 0 else [""] * len(stats.languages),
                       fontsize=7)
         for e in (selection or {}).get(stats.layers[i], []):
             ax.add_patch(plt.Rectangle((e - 0.5, -0.5), 1, len(stats.languages), fill=False, color="red", lw=1))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.colorbar(im, ax=axes[0].tolist(), label="selection share", shrink=0.8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -230,6 +303,9 @@ def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int
 @experiment("routing_base")
 def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Pre-train the multilingual MoE base model (save_pretrained under ``out/model``)."""
+    if "data_dir" in cfg:
+        raise ValueError("routing_base trains the synthetic base model of small/medium scale; at paper scale the base "
+                         f"model is the published checkpoint in {cfg.get('base_dir')} (nothing to train)")
     world = world_from(cfg)
     model = build_base(world, cfg).to(cfg.get("device", "cpu"))
     t = cfg["train"]
@@ -247,8 +323,7 @@ def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
 @experiment("routing_isolation")
 def isolation(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Language Routing Isolation and the layer-wise convergence–divergence pattern (claims 1 and 2)."""
-    world = world_from(cfg)
-    model = load_base(cfg)
+    model, world = load_base(cfg)
     stats = routing_stats(model, world, "all", cfg.get("batch_size_eval", 256))
     iso = isolation_curves(stats, world.high, world.low, cfg["n_top"])
     plot_overlap_curves(iso, out / "overlap_curves.png")
@@ -262,8 +337,7 @@ def _finetune(base: nn.Module, world: MultilingualWorld, cfg: dict[str, Any], se
     model = copy.deepcopy(base)
     handle = restrict_training(model, selection)
     ft = cfg["finetune"]
-    ids = world.sequences(cfg["target"], world.split["adapt"])
-    losses = train(model, ids, ft["steps"], ft["batch_size"], ft["lr"], int(cfg.get("seed", 0)), aux=False)
+    losses = train(model, world.task(cfg["target"], "adapt"), ft["steps"], ft["batch_size"], ft["lr"], int(cfg.get("seed", 0)), aux=False)
     handle.remove()
     return {"f1": task_f1(model, world, "test"), "trainable_parameters": handle.num_trainable,
             "final_loss": sum(losses[-10:]) / len(losses[-10:])}
@@ -278,11 +352,10 @@ def _gains(before: dict[str, float], after: dict[str, float], target: str) -> di
 @experiment("routing_rise")
 def rise(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """RISE vs random subnetworks of equal size vs full fine-tuning on a low-resource target (claims 3–5)."""
-    world = world_from(cfg)
+    base, world = load_base(cfg)
     target = cfg["target"]
     if target not in world.low:
         raise ValueError(f"target {target!r} must be one of the low-resource languages {world.low}")
-    base = load_base(cfg)
     stats = routing_stats(base, world, "adapt", cfg.get("batch_size_eval", 256))
     r = cfg["rise"]
     selection = tripartite_selection(stats, target, r["experts_per_layer"], r["shallow_frac"], r["deep_frac"])
