@@ -27,16 +27,18 @@ DEFAULT_SHAPES = "4096x4096,1024x4096,14336x4096,4096x14336,28672x8192"  # N x K
 def make_layers(n: int, k: int, group_size: int, seed: int, device: str) -> tuple[PackedWeight, PackedWeight]:
     """(unmerged, merged) packed weights of one random ternary-adapted int4 layer."""
     g = torch.Generator().manual_seed(seed)
-    base = QuantLinear(quantize_rtn(torch.randn(n, k, generator=g) * 0.02, 4, group_size))
+    base = QuantLinear(quantize_rtn((torch.randn(n, k, generator=g) * 0.02).to(device), 4, group_size))
     layer = TernaryLinear(base, rank=16, omega=4.0, generator=g)
     with torch.no_grad():
         layer.B.copy_(torch.randint(-1, 2, layer.B.shape, generator=g).float())
-        return pack_layer(layer).to(device), pack_layer(layer.merged()).to(device)
+        layer.to(device)
+        return pack_layer(layer), pack_layer(layer.merged())
 
 
-def bytes_moved(w: PackedWeight, b: int, fp16_weight: bool = False) -> int:
+def bytes_moved(w: PackedWeight, b: int) -> int:
+    """Bytes a GEMV must read/write, counted like Marlin's bench: weights + scales + zeros + x + y."""
+    weights = w.q.numel() + (0 if w.t is None else w.t.numel())
     n, k = w.shape
-    weights = n * k * 2 if fp16_weight else w.q.numel() + (0 if w.t is None else w.t.numel())
     return weights + 2 * (w.scales.numel() + w.zf.numel()) + 2 * b * k + 4 * b * n
 
 

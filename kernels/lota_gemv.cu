@@ -100,9 +100,3 @@ LOTA_ENTRY(lota_gemv_merged_b2, false, 2)
 LOTA_ENTRY(lota_gemv_merged_b4, false, 4)
 LOTA_ENTRY(lota_gemv_merged_b8, false, 8)
 LOTA_ENTRY(lota_gemv_merged_b16, false, 16)
-
-// Copy kernel for the bandwidth reference of the benchmark (16-byte vector loads/stores, grid-stride).
-extern "C" __global__ void copy_u4(const uint4* __restrict__ src, uint4* __restrict__ dst, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = src[i];
-}

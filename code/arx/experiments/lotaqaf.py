@@ -2,21 +2,20 @@
 16-bit LoRA merged by re-quantization, and a task-specific fine-tune.
 
 Protocol at small scale (one code path for every scale; sizes come from config):
-* base model: a dense Llama (``lotaqaf_base``) trained on fact statements ``<s> <r> <o>``;
+* base model: a dense Llama (``lotaqaf_base``) trained on fact statements ``<first> <last> <r> <o>``;
 * MMLU-like knowledge test: multiple-choice questions on the facts of held-out subjects, scored as in lm-eval's
-  option-likelihood ("cloze") format: the option with the highest log-probability after ``<s> <r>`` is chosen;
+  option-likelihood ("cloze") format: the option with the highest log-probability after the prompt is chosen;
 * quantize every decoder linear with group-wise RTN at 4 and 3 bits; the bit width that loses more accuracy is used;
-* recovery fine-tune (the paper's Alpaca role): statements of the training subjects' facts, same steps for every
-  method: LoTA-QAF (ternary adaptation + t-SignSGD), 16-bit LoRA on the quantized model (evaluated unmerged and
-  merged by re-quantization) and 16-bit LoRA on the full-precision model;
-* task-specific fine-tune (the paper's GSM8K/SQL role): a new instruction format ``<task> <s> <alias>`` whose
+* recovery fine-tune (the paper's Alpaca role) on statements of the training subjects' facts: LoTA-QAF (ternary
+  adaptation + t-SignSGD), 16-bit LoRA on the quantized model (evaluated unmerged and merged by re-quantization) and
+  16-bit LoRA on the full-precision model; steps and ω / learning rate per method chosen on validation subjects;
+* task-specific fine-tune (the paper's GSM8K/SQL role): a new instruction format ``<task> <first> <last> <alias>`` whose
   answer is the object of an existing relation; exact match over the whole vocabulary on held-out subjects.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arx.experiments import experiment
-from arx.methods.quantization import (TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
+from arx.methods.quantization import (QuantLinear, TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
                                       merge_lora, merge_lora_requantized, merge_ternary_model, quantize_model,
                                       ternary_parameters)
 
@@ -202,18 +201,12 @@ def finetune_lora(base: nn.Module, data: Callable[[int], Iterator], cfg: dict[st
     """16-bit LoRA (peft) with AdamW; ``base`` may be a quantized model (QLoRA-style) or the fp model."""
     lcfg = cfg["lora"]
     model = copy.deepcopy(base)
-    if any(True for _ in _quant_layers(model)):
+    if any(isinstance(m, QuantLinear) for m in model.modules()):
         dequantize_to_linear(model)
     peft_model = add_lora(model, rank=lcfg["rank"], alpha=lcfg["alpha"])
     opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lcfg["lr"])
     losses = train(peft_model, opt, data(lcfg["steps"]))
     return peft_model, {"loss_first": losses[0], "loss_last": losses[-1]}
-
-
-def _quant_layers(model: nn.Module):
-    from arx.methods.quantization import QuantLinear
-
-    return (m for m in model.modules() if isinstance(m, QuantLinear))
 
 
 def quantized(model: nn.Module, bits: int, group_size: int) -> nn.Module:
@@ -299,7 +292,6 @@ def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                      "fraction_recovered": recovery},
         "vs_lora_merged": {"lota_minus_qlora_requant": res["lota_merged"] - res["qlora_requant_merged"]},
     }
-    (out / "summary.json").write_text(json.dumps(metrics, indent=1))
     return metrics
 
 
