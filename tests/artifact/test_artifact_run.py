@@ -138,3 +138,16 @@ def test_cuda_scale_without_gpu_is_a_clear_error(exp, art):
     code, _, err = exp("toy_fit", "--scale", "medium")
     assert code == 2 and "asks for 'cuda' but CUDA is not available" in err and "scale=small" in err
     assert not (art / "evidence").exists()
+
+
+def test_config_yaml_merge_keys_work_and_duplicates_are_refused(art):
+    cfg = art / "workflows/config/toy.yaml"
+    cfg.write_text("common: &common {n: 200, d: 5, noise: 0.1}\nsmall:\n  toy_fit:\n    <<: *common\n    n: 50\n")
+    assert build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", [])["n"] == 50
+    cfg.write_text("small:\n  toy_fit: {n: 1}\n  toy_fit: {n: 2}\n")
+    try:
+        build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", [])
+    except ArtifactError as e:
+        assert e.line == 3 and e.field == "small.toy_fit" and "duplicate key" in e.message
+    else:
+        raise AssertionError("duplicate key accepted")

@@ -85,21 +85,26 @@ class YamlDoc:
         return self.lines.get((), None)
 
 
-def _index_lines(node: yaml.Node, loc: tuple, out: dict[tuple, int], path: Path) -> None:
+def _index_lines(node: yaml.Node, loc: tuple, out: dict[tuple, int], path: Path, seen_nodes: set[int]) -> None:
     out.setdefault(loc, node.start_mark.line + 1)
+    if id(node) in seen_nodes:  # an alias of an anchor already indexed (also stops recursive anchors)
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: set = set()
+        keys: set = set()
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
-            if key in seen:
+            if key == "<<":  # merge key: its entries may be overridden here, which is not a duplicate
+                continue
+            if key in keys:
                 raise ArtifactError(path, ".".join(map(str, loc + (key,))), "duplicate key in YAML mapping",
                                     "keep only one occurrence of the key", line=k.start_mark.line + 1)
-            seen.add(key)
+            keys.add(key)
             out[loc + (key,)] = k.start_mark.line + 1
-            _index_lines(v, loc + (key,), out, path)
+            _index_lines(v, loc + (key,), out, path, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            _index_lines(v, loc + (i,), out, path)
+            _index_lines(v, loc + (i,), out, path, seen_nodes)
 
 
 def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
@@ -111,8 +116,11 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
     except UnicodeDecodeError as e:
         raise ArtifactError(shown, None, f"not UTF-8 text ({e.reason})", "save the file as UTF-8") from None
     loader = _Loader(text)
+    lines: dict[tuple, int] = {}
     try:
         node = loader.get_single_node()
+        if node is not None:  # index before constructing: construction flattens merge keys (<<) into the node
+            _index_lines(node, (), lines, Path(shown), set())
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -123,9 +131,6 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
         raise ArtifactError(shown, None, f"malformed YAML: {e}", "fix the YAML syntax") from None
     finally:
         loader.dispose()
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _index_lines(node, (), lines, Path(shown))
     return YamlDoc(Path(shown), data, lines)
 
 
