@@ -53,6 +53,8 @@ def _artifact(args):
     from arx.artifact.load import load_artifact
 
     art = load_artifact(_root())
+    for warning in art.warnings():
+        print(f"arx: warning: {warning}", file=sys.stderr)
     return art, art.scale(getattr(args, "scale", None))
 
 

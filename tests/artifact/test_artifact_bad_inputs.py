@@ -95,7 +95,11 @@ def test_dependency_cycle(arx, art):
 
 def test_manifest_lists_paper_without_file(arx, art):
     edit(art, "ara.yaml", "papers: [toy]", "papers: [toy, ghost]")
-    expect_bad(arx, art, "ara.yaml", "papers", "logic/papers/ghost.yaml")
+    expect_bad(arx, art, "ara.yaml", "papers", "logic/papers/ghost.yaml", args=("validate",))
+    code, _, err = arx("status")  # usable while papers are being written, but said loudly
+    assert code == 0 and "warning: ara.yaml lists paper 'ghost' but logic/papers/ghost.yaml does not exist" in err
+    edit(art, CLAIM, "paper: toy", "paper: ghost")
+    expect_bad(arx, art, CLAIM, "paper", "logic/papers/ghost.yaml does not exist")
 
 
 @pytest.mark.parametrize("path", ["evidence/../secrets.json", "/etc/passwd.json", "logic/x/metrics.json",

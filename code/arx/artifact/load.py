@@ -226,6 +226,11 @@ class Artifact:
     papers: dict[str, Paper]
     claims: dict[str, Claim]
     claim_files: dict[str, str]
+    missing_papers: list[str] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """Incomplete but usable: papers listed in ara.yaml whose file is not written yet (`arx validate` fails)."""
+        return [f"ara.yaml lists paper {p!r} but logic/papers/{p}.yaml does not exist yet" for p in self.missing_papers]
 
     def scale(self, name: str | None) -> str:
         scale = name or self.manifest.default_scale
@@ -260,11 +265,12 @@ def load_artifact(root: Path | None = None) -> Artifact:
     root = root or find_root()
     manifest = load_manifest(root)
     papers: dict[str, Paper] = {}
+    missing = []
     for pid in manifest.papers:
         path = root / "logic" / "papers" / f"{pid}.yaml"
         if not path.is_file():
-            raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
-                                f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
+            missing.append(pid)
+            continue
         paper = load_model(Paper, path, root)
         if paper.id != pid:
             raise ArtifactError(rel(path, root), "id", f"id {paper.id!r} differs from the file name {pid!r}",
@@ -283,7 +289,7 @@ def load_artifact(root: Path | None = None) -> Artifact:
     for path, claim in loaded:
         check_claim_id(claim, path, root)
         claims[claim.id] = claim
-    art = Artifact(root, manifest, papers, claims, files)
+    art = Artifact(root, manifest, papers, claims, files, missing)
     check_references(art)
     return art
 
@@ -292,6 +298,9 @@ def check_references(art: Artifact) -> None:
     scales = art.manifest.scales
     for cid, claim in art.claims.items():
         f = art.claim_files[cid]
+        if claim.paper in art.missing_papers:
+            raise ArtifactError(f, "paper", f"cites paper {claim.paper!r}, whose file logic/papers/{claim.paper}.yaml "
+                                "does not exist", f"add logic/papers/{claim.paper}.yaml")
         if claim.paper not in art.papers:
             raise ArtifactError(f, "paper", f"cites paper {claim.paper!r}, which is not in ara.yaml papers",
                                 f"use one of {', '.join(art.papers) or '(none)'} or add the paper")

@@ -100,7 +100,11 @@ def validate_all(root: Path) -> list[str]:
     """The whole artifact: cross references (load_artifact), the graph, then every file through both validators."""
     from .review import check_graph
 
-    load_artifact(root)
+    art = load_artifact(root)
+    if art.missing_papers:
+        pid = art.missing_papers[0]
+        raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
+                            f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
     check_graph(root)
     files = [root / MANIFEST, *sorted((root / "logic" / "papers").glob("*.yaml")),
              *sorted((root / "logic" / "claims").glob("*.yaml")),
