@@ -73,3 +73,19 @@ def test_kernel_matches_reference_on_gpu(batch, merged):
     got = lota_gemv(x, packed)
     want = lota_gemv_reference(x, packed)
     assert float((got - want).abs().max() / want.abs().max()) <= 1e-3
+
+
+def test_kernel_word_layout_decodes_to_the_packed_codes():
+    """Emulate the kernel's reads on CPU: uint32 little-endian words, 8 int4 codes per word at bits 4j, 16 ternary
+    codes per word at bits 2j, one chunk of 16 inputs = two int4 words + one ternary word."""
+    layer = adapted_layer(d_out=5, d_in=64, group_size=16)
+    packed = pack_layer(layer)
+    with torch.no_grad():
+        delta, _ = layer.offsets()
+    qw = packed.q.view(torch.int32).long() & 0xFFFFFFFF  # [N, K/8] words, as the kernel reads them
+    tw = packed.t.view(torch.int32).long() & 0xFFFFFFFF  # [N, K/16]
+    j8, j16 = torch.arange(8), torch.arange(16)
+    q = ((qw[..., None] >> (4 * j8)) & 15).reshape(5, 64)
+    t = ((tw[..., None] >> (2 * j16)) & 3).reshape(5, 64) - 1
+    assert torch.equal(q, layer.base.q.long())
+    assert torch.equal(t, delta.long())

@@ -126,11 +126,16 @@ def build_base(world: FactWorld, cfg: dict[str, Any]) -> nn.Module:
     return LlamaForCausalLM(conf)
 
 
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def answer_loss(model: nn.Module, ids: torch.Tensor, pos: torch.Tensor, full_lm: bool = False) -> torch.Tensor:
+    ids, pos = ids.to(device_of(model)), pos.to(device_of(model))
     logits = model(input_ids=ids).logits
     if full_lm:
         return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
-    rows = torch.arange(len(ids))
+    rows = torch.arange(len(ids), device=ids.device)
     return F.cross_entropy(logits[rows, pos - 1], ids[rows, pos])
 
 
@@ -149,21 +154,21 @@ def train(model: nn.Module, opt: torch.optim.Optimizer, data: Iterator, full_lm:
 
 @torch.no_grad()
 def mc_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
-    prompts, options = world.mc_questions(subjects)
+    prompts, options = (t.to(device_of(model)) for t in world.mc_questions(subjects))
     logp = model(input_ids=prompts).logits[:, -1].log_softmax(-1)
     return float((logp.gather(1, options).argmax(1) == 0).float().mean())
 
 
 @torch.no_grad()
 def task_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
-    ids, pos, answer = world.task_examples(subjects)
+    ids, _, answer = (t.to(device_of(model)) for t in world.task_examples(subjects))
     logits = model(input_ids=ids[:, :-1]).logits[:, -1]
     return float((logits.argmax(-1) == answer).float().mean())
 
 
 @torch.no_grad()
 def logits_of(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    return model(input_ids=ids).logits
+    return model(input_ids=ids.to(device_of(model))).logits
 
 
 def world_from(cfg: dict[str, Any]) -> FactWorld:
@@ -178,7 +183,7 @@ def load_base(cfg: dict[str, Any]) -> nn.Module:
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"base model not found at {path}; build it with `snakemake "
                                 f"evidence/lotaqaf/lotaqaf_base/metrics.json` (rule lotaqaf_base)")
-    return LlamaForCausalLM.from_pretrained(path).float().eval()
+    return LlamaForCausalLM.from_pretrained(path).float().to(cfg.get("device", "cpu")).eval()
 
 
 # --------------------------------------------------------------------------------------------------- methods
@@ -251,7 +256,7 @@ def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Train the dense base model on all fact statements (save_pretrained under ``out/model``)."""
     world = world_from(cfg)
     torch.manual_seed(int(cfg["seed"]))
-    model = build_base(world, cfg)
+    model = build_base(world, cfg).to(cfg.get("device", "cpu"))
     ids, pos = world.statements(torch.arange(world.n_subjects))
     t = cfg["train"]
     opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.0)

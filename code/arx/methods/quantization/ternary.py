@@ -69,8 +69,9 @@ class TernaryLinear(nn.Module):
             raise ValueError("TernaryLinear needs a plain quantized layer (zp is None); this one is already merged")
         self.base = base
         self.rank, self.omega = rank, float(omega)
-        self.A = nn.Parameter(ternarize_init((rank, base.in_features), generator))
-        self.B = nn.Parameter(torch.zeros(base.out_features, rank))
+        dev = base.q.device
+        self.A = nn.Parameter(ternarize_init((rank, base.in_features), generator).to(dev))
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank, device=dev))
 
     def m_matrix(self) -> torch.Tensor:
         return self.B @ self.A
