@@ -1,0 +1,72 @@
+"""Expert blocking (Li et al.): remove the k most-attributed experts of a relation type from routing, vs k random.
+
+Experts are ranked over all (layer, expert) pairs by the summed attribution of the relation's facts; blocking takes
+them out of the router's top-k (:func:`arx.methods.attribution.units.gated`), so they receive no token. The drop
+is relative: (MRR_before − MRR_after) / MRR_before, and the same for HIT@10.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from arx.methods.attribution.moe import FactBatch, ranking_metrics
+from arx.methods.attribution.units import AttributionError, Layout, layout
+
+
+def _check_k(lay: Layout, k: int) -> None:
+    lay.require_moe("expert blocking")
+    limit = lay.num_layers * (lay.num_experts - lay.top_k)
+    if not 1 <= k <= limit:
+        raise AttributionError(f"k={k} experts to block, but the model has {lay.num_layers} layers × "
+                               f"{lay.num_experts} experts with top_k={lay.top_k}: use 1 <= k <= {limit} "
+                               "(each layer keeps top_k unblocked experts)")
+
+
+def top_expert_mask(scores: torch.Tensor, k: int, lay: Layout) -> torch.Tensor:
+    """``[L, E]`` bool mask of the k highest ``scores[L, E]``, at most E − top_k per layer."""
+    _check_k(lay, k)
+    mask = torch.zeros_like(scores, dtype=torch.bool)
+    for flat in torch.argsort(scores.flatten(), descending=True).tolist():
+        l, e = divmod(flat, scores.shape[1])
+        if int(mask[l].sum()) < lay.num_experts - lay.top_k:
+            mask[l, e] = True
+        if int(mask.sum()) == k:
+            break
+    return mask
+
+
+def random_expert_mask(k: int, lay: Layout, generator: torch.Generator) -> torch.Tensor:
+    """k uniformly random (layer, expert) pairs under the same per-layer cap."""
+    return top_expert_mask(torch.rand(lay.num_layers, lay.num_experts, generator=generator), k, lay)
+
+
+def _drop(before: dict, after: dict) -> dict[str, float]:
+    return {m: (before[m] - after[m]) / before[m] if before[m] > 0 else 0.0 for m in ("mrr", "hit@10")}
+
+
+def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.Tensor, k: int,
+                         random_draws: int = 5, seed: int = 0) -> dict[str, object]:
+    """Per relation: metrics before, after blocking its top-k experts, after blocking k random ones (mean of draws)."""
+    lay = layout(model)
+    _check_k(lay, k)
+    if expert_attr.shape != (len(batch), lay.num_layers, lay.num_experts):
+        raise AttributionError(f"expert attributions have shape {tuple(expert_attr.shape)}; expected "
+                               f"[{len(batch)}, {lay.num_layers}, {lay.num_experts}] (one row per fact)")
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, object] = {}
+    for rel in sorted(set(batch.relation.tolist())):
+        idx = (batch.relation == rel).nonzero()[:, 0]
+        facts = batch.take(idx)
+        before = ranking_metrics(model, facts)
+        top = top_expert_mask(expert_attr[idx].sum(0), k, lay)
+        after = ranking_metrics(model, facts, blocked=top)
+        rand = [_drop(before, ranking_metrics(model, facts, blocked=random_expert_mask(k, lay, gen)))
+                for _ in range(random_draws)]
+        out[str(rel)] = {"before": before, "top": after, "drop_top": _drop(before, after),
+                         "drop_random": {m: sum(r[m] for r in rand) / len(rand) for m in ("mrr", "hit@10")},
+                         "blocked": top.nonzero().tolist()}
+    rels = [v for v in out.values()]
+    summary = {f"{which}_{m}": sum(r[which][m] for r in rels) / len(rels)
+               for which in ("drop_top", "drop_random") for m in ("mrr", "hit@10")}
+    return {"relations": out, "mean": summary}
