@@ -1,0 +1,321 @@
+"""Knowledge attribution in MoE vs dense models (Li et al., ACL 2025; Wang et al., Gated-LPI).
+
+Protocol (one code path for every scale; sizes come from workflows/config/moe_attribution.yaml):
+* fact world: subjects are two-token names (first, last), relation types have their own object vocabularies;
+  prompt ``<bos> first last relation`` → object (one token). At paper scale the same code reads a JSONL file of
+  ``{"prompt", "object", "relation"}`` and scores the object's first token with the model's tokenizer;
+* ``moe_attribution_base``: trains three models on all facts (small/medium): ``qwen2moe`` (routed + shared experts,
+  deeper), ``olmoe`` (more, finer experts, no shared, shallower), ``llama`` (dense); keeps intermediate checkpoints;
+* ``moe_attribution_cross``: gradient × gate attribution of every fact to experts, shared experts, heads and dense
+  neurons; layer profiles, per-layer efficiency (MoE vs dense), head–expert correlation with a permutation test,
+  head masking (MoE vs dense);
+* ``moe_attribution_blocking``: per relation type, block the top-k attributed experts vs k random experts;
+* ``moe_attribution_lpi``: Gated-LPI over consecutive checkpoints of the MoE and the dense model; concentration of
+  positive updates in the top 1 % of neurons, stability (Spearman ρ between consecutive steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arx.experiments import experiment
+from arx.methods.attribution import blocking, gated_lpi, heads, moe
+from arx.methods.attribution.moe import FactBatch
+from arx.methods.attribution.units import layout
+
+PAD, BOS = 0, 1
+
+# ------------------------------------------------------------------------------------------------------ data
+
+
+def fact_world(cfg: dict[str, Any]) -> tuple[FactBatch, int]:
+    """Synthetic facts (deterministic from ``seed``) and the vocabulary size."""
+    w = cfg["world"]
+    g = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
+    n_names, n_rel, n_obj = int(w["n_name_tokens"]), int(w["n_relations"]), int(w["n_objects_per_relation"])
+    first0, last0 = 2, 2 + n_names
+    rel0 = last0 + n_names
+    obj0 = rel0 + n_rel
+    pairs = torch.randperm(n_names * n_names, generator=g)[: int(w["n_subjects"])]
+    first, last = first0 + pairs // n_names, last0 + pairs % n_names
+    rows, targets, rels = [], [], []
+    for r in range(n_rel):
+        objects = obj0 + r * n_obj + torch.randint(0, n_obj, (len(pairs),), generator=g)
+        rows.append(torch.stack([torch.full_like(first, BOS), first, last, torch.full_like(first, rel0 + r)], 1))
+        targets.append(objects)
+        rels.append(torch.full_like(first, r))
+    ids = torch.cat(rows)
+    n = len(ids)
+    batch = FactBatch(ids, torch.ones_like(ids), torch.full((n,), ids.shape[1] - 1), torch.cat(targets),
+                      torch.cat(rels))
+    return batch, obj0 + n_rel * n_obj
+
+
+def jsonl_facts(path: Path, tokenizer) -> FactBatch:
+    """Facts from ``{"prompt", "object", "relation"}`` lines (paper scale); the target is the object's first token."""
+    if not path.exists():
+        raise FileNotFoundError(f"fact file {path} is missing: write one JSON object per line with keys "
+                                "prompt, object, relation (e.g. from PARAREL/LAMA) and set facts_jsonl")
+    lines = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    rel_names = sorted({d["relation"] for d in lines})
+    enc = [tokenizer(d["prompt"], add_special_tokens=True)["input_ids"] for d in lines]
+    width = max(map(len, enc))
+    ids = torch.tensor([e + [tokenizer.pad_token_id or 0] * (width - len(e)) for e in enc])
+    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in enc])
+    target = torch.tensor([tokenizer(" " + d["object"], add_special_tokens=False)["input_ids"][0] for d in lines])
+    return FactBatch(ids, mask, torch.tensor([len(e) - 1 for e in enc]), target,
+                     torch.tensor([rel_names.index(d["relation"]) for d in lines]))
+
+
+# ----------------------------------------------------------------------------------------------------- models
+
+FAMILIES = ("qwen2moe", "olmoe", "llama")
+
+
+def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module:
+    from transformers import (LlamaConfig, LlamaForCausalLM, OlmoeConfig, OlmoeForCausalLM, Qwen2MoeConfig,
+                              Qwen2MoeForCausalLM)
+
+    common = dict(vocab_size=vocab, hidden_size=spec["hidden_size"], num_hidden_layers=spec["num_layers"],
+                  num_attention_heads=spec["num_heads"], num_key_value_heads=spec["num_heads"],
+                  max_position_embeddings=16, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=None,
+                  tie_word_embeddings=False)
+    torch.manual_seed(seed)
+    if family == "qwen2moe":
+        return Qwen2MoeForCausalLM(Qwen2MoeConfig(
+            num_experts=spec["num_experts"], num_experts_per_tok=spec["top_k"], moe_intermediate_size=spec["expert_ffn"],
+            shared_expert_intermediate_size=spec["shared_ffn"], intermediate_size=spec["expert_ffn"],
+            router_aux_loss_coef=spec.get("aux_loss_coef", 0.01), **common))
+    if family == "olmoe":
+        return OlmoeForCausalLM(OlmoeConfig(num_experts=spec["num_experts"], num_experts_per_tok=spec["top_k"],
+                                            intermediate_size=spec["expert_ffn"],
+                                            router_aux_loss_coef=spec.get("aux_loss_coef", 0.01), **common))
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(intermediate_size=spec["ffn"], **common))
+    raise ValueError(f"unknown model family {family!r}; use one of {FAMILIES}")
+
+
+def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt_dir: Path) -> list[int]:
+    """Cross-entropy on the object token (+ router load balancing); saves a state dict every ``ckpt_every`` steps."""
+    from safetensors.torch import save_file
+
+    opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
+    g = torch.Generator().manual_seed(seed)
+    model.train()
+    coef = getattr(model.config, "router_aux_loss_coef", 0.0)
+    moe_model = layout(model).is_moe
+    saved = []
+    for step in range(1, int(t["steps"]) + 1):
+        b = facts.take(torch.randint(0, len(facts), (int(t["batch_size"]),), generator=g))
+        out = model(input_ids=b.ids, attention_mask=b.mask, output_router_logits=moe_model)
+        logits = out.logits[torch.arange(len(b)), b.pos]
+        loss = F.cross_entropy(logits.float(), b.target)
+        if moe_model and out.aux_loss is not None:
+            loss = loss + coef * out.aux_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % int(t["ckpt_every"]) == 0:
+            d = ckpt_dir / f"step_{step}"
+            d.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+                      str(d / "model.safetensors"))
+            saved.append(step)
+    model.eval()
+    return saved
+
+
+def _model_dir(cfg: dict[str, Any], family: str) -> Path:
+    if "checkpoints" in cfg:  # paper scale: published checkpoints in a local directory
+        name = cfg["checkpoints"][family]
+        path = Path(cfg.get("checkpoints_root", ".")) / name
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"checkpoint {path} is missing: download the Hugging Face model {name} into it "
+                                    "(e.g. `huggingface-cli download <org>/" + name + f" --local-dir {path}`)")
+        return path
+    path = Path(cfg["models_dir"]) / family
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"model {path} is missing: run `snakemake moe_attribution_base` (or `python -m arx.run "
+                                "moe_attribution_base --paper-config workflows/config/moe_attribution.yaml`) first")
+    return path
+
+
+def load(cfg: dict[str, Any], family: str) -> nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, cfg.get("dtype", "float32"))
+    return AutoModelForCausalLM.from_pretrained(_model_dir(cfg, family), dtype=dtype).to(cfg.get("device", "cpu")).eval()
+
+
+def facts_for(cfg: dict[str, Any], family: str) -> FactBatch:
+    if "facts_jsonl" in cfg:
+        from transformers import AutoTokenizer
+
+        return jsonl_facts(Path(cfg["facts_jsonl"]), AutoTokenizer.from_pretrained(_model_dir(cfg, family)))
+    return fact_world(cfg)[0]
+
+
+def _subset(batch: FactBatch, n: int | None, seed: int) -> FactBatch:
+    if n is None or n >= len(batch):
+        return batch
+    return batch.take(torch.randperm(len(batch), generator=torch.Generator().manual_seed(seed))[:n])
+
+
+# ------------------------------------------------------------------------------------------------------ plots
+
+
+def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, title: str, x=None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for name, ys in series.items():
+        xs = x if x is not None else [(i + 0.5) / len(ys) for i in range(len(ys))]
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ experiments
+
+
+@experiment("moe_attribution_base")
+def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Train the three fact models; keep intermediate checkpoints for Gated-LPI."""
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    facts, vocab = fact_world(cfg)
+    seed = int(cfg.get("seed", 0))
+    res: dict[str, Any] = {"facts": len(facts), "vocab": vocab}
+    for family in FAMILIES:
+        model = build(family, cfg["models"][family], vocab, seed).to(cfg.get("device", "cpu"))
+        steps = train(model, facts.to(cfg.get("device", "cpu")), cfg["train"], seed, out / "models" / family / "checkpoints")
+        model.save_pretrained(out / "models" / family)
+        lay = layout(model)
+        res[family] = {**moe.ranking_metrics(model, facts.to(cfg.get("device", "cpu"))), "checkpoints": steps,
+                       "layers": lay.num_layers, "activated_ffn_params_per_layer": lay.activated_ffn_params(),
+                       "params": sum(p.numel() for p in model.parameters())}
+    return res
+
+
+@experiment("moe_attribution_cross")
+def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Cross-level attribution, layer profiles, per-layer efficiency, head–expert correlation, head masking."""
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    seed = int(cfg.get("seed", 0))
+    res: dict[str, Any] = {"method": cfg.get("method", "grad")}
+    attrs, eff, profiles = {}, {}, {}
+    for family in FAMILIES:
+        model = load(cfg, family)
+        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
+        a = moe.cross_level(model, facts, method=cfg.get("method", "grad"), steps=int(cfg.get("ig_steps", 16)))
+        attrs[family] = (model, facts, a)
+        ffn_units = {k: moe.layer_mass(v) for k, v in a.items() if k != "head"}
+        eff[family] = moe.per_layer_efficiency(model, ffn_units)
+        profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
+        res[family] = {"ranking": moe.ranking_metrics(model, facts),
+                       "head_mass_per_layer": moe.layer_mass(a["head"]).tolist(),
+                       **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum()
+                                                             / sum(ffn_units.values()).sum())}
+                          if "shared" in ffn_units else {})}
+    dense = eff["llama"]["mean"]
+    ratios = {f: eff[f]["mean"] / dense for f in ("qwen2moe", "olmoe")}
+    res["efficiency"] = {**{f: eff[f] for f in FAMILIES}, "moe_over_dense": ratios,
+                         "ratio_min": min(ratios.values())}
+    model, facts, a = attrs[cfg["coordination_model"]]
+    res["coordination"] = {"model": cfg["coordination_model"],
+                           **heads.head_expert_correlation(a["head"], a["expert"], int(cfg["permutations"]), seed)}
+    c = res["coordination"]
+    res["coordination"]["r_if_significant"] = c["r"] if c["p"] < float(cfg["alpha"]) else 0.0
+    k = int(cfg["mask_heads"])
+    hm = {f: heads.head_masking(attrs[f][0], attrs[f][1], attrs[f][2]["head"], k)
+          for f in (cfg["masking_moe"], "llama")}
+    res["head_masking"] = {**hm, "dense_minus_moe_hit10_drop": hm["llama"]["drop"]["hit@10"]
+                           - hm[cfg["masking_moe"]]["drop"]["hit@10"]}
+    _plot(out / "layer_profiles.png", profiles, "relative depth", "share of FFN attribution mass",
+          "per-layer attribution profile (Σ|grad×gate| per layer)")
+    return res
+
+
+@experiment("moe_attribution_blocking")
+def block(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Block top-k attributed vs k random experts per relation type, model with vs without shared experts."""
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    seed = int(cfg.get("seed", 0))
+    res: dict[str, Any] = {}
+    curves = {}
+    for family in ("qwen2moe", "olmoe"):
+        model = load(cfg, family)
+        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
+        ea = moe.attribute(model, facts, "expert", method=cfg.get("method", "grad"))
+        res[family] = blocking.blocking_by_relation(model, facts, ea, int(cfg["k"]), int(cfg["random_draws"]), seed)
+        curves[f"{family} top"] = [blocking.blocking_by_relation(model, facts, ea, k, 1, seed)["mean"]["drop_top_mrr"]
+                                   for k in cfg["curve_k"]]
+        curves[f"{family} random"] = [blocking.blocking_by_relation(model, facts, ea, k, int(cfg["random_draws"]),
+                                                                    seed)["mean"]["drop_random_mrr"]
+                                      for k in cfg["curve_k"]]
+    top = {f: res[f]["mean"]["drop_top_mrr"] for f in ("qwen2moe", "olmoe")}
+    rnd = {f: res[f]["mean"]["drop_random_mrr"] for f in ("qwen2moe", "olmoe")}
+    ratio = {f: top[f] / rnd[f] if rnd[f] > 0 else (math.inf if top[f] > 0 else 0.0) for f in top}
+    res["summary"] = {"k": int(cfg["k"]), "mrr_drop_top": top, "mrr_drop_random": rnd,
+                      "olmoe_minus_qwen2moe_mrr_drop": top["olmoe"] - top["qwen2moe"],
+                      "top_over_random": {f: min(v, 1e6) for f, v in ratio.items()},
+                      "top_over_random_min": min(min(ratio.values()), 1e6)}
+    res["curves"] = {"k": list(cfg["curve_k"]), **curves}
+    _plot(out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",
+          "blocking top-attributed vs random experts", x=list(cfg["curve_k"]))
+    return res
+
+
+def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
+    root = _model_dir(cfg, family) / "checkpoints"
+    steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    if len(steps) < 3:
+        raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/model.safetensors); Gated-LPI needs "
+                                "at least 3 consecutive ones (train with moe_attribution_base or download them)")
+    return steps
+
+
+@experiment("moe_attribution_lpi")
+def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Gated-LPI over consecutive checkpoints: low-entropy backbone (top-1 % share) and stability, MoE vs dense."""
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    seed = int(cfg.get("seed", 0))
+    frac = float(cfg["top_fraction"])
+    res: dict[str, Any] = {}
+    curves = {}
+    for family in (cfg["lpi_moe"], "llama"):
+        model = load(cfg, family).float()
+        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
+        states = [load_file(str(p / "model.safetensors")) for p in _checkpoints(cfg, family)]
+        results = [gated_lpi.gated_lpi(model, a, b, facts, int(cfg["steps"])) for a, b in zip(states, states[1:])]
+        shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
+        pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
+        res[family] = {"steps": [s.name for s in _checkpoints(cfg, family)], "pairs": [r.summary() for r in results],
+                       "top_share_per_pair": shares, "top_share_mean": sum(shares) / len(shares),
+                       "top_share_pooled": gated_lpi.concentration(pooled, frac), "neurons": len(results[0].neurons),
+                       "stability_spearman": gated_lpi.stability(results)}
+        curves[family] = gated_lpi.concentration_curve(pooled)
+    moe_s, dense_s = res[cfg["lpi_moe"]]["top_share_mean"], res["llama"]["top_share_mean"]
+    res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_s, "dense_top_share": dense_s,
+                       "moe_share_if_above_dense": moe_s if dense_s < moe_s else 0.0}
+    res["concentration_curves"] = curves
+    _plot(out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()}, "top fraction of neurons",
+          "share of positive Gated-LPI", "concentration of positive updates",
+          x=[float(k) for k in next(iter(curves.values()))])
+    return res
