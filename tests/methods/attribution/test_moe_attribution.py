@@ -1,0 +1,160 @@
+"""MoE cross-level attribution and expert blocking on tiny transformers models (random weights)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from arx.methods.attribution import blocking, moe
+from arx.methods.attribution.units import AttributionError, gated, layout
+
+from moe_helpers import facts, tiny
+
+torch.set_num_threads(1)
+
+
+def _experts(model, layer):
+    return model.model.layers[layer].mlp.experts
+
+
+@pytest.mark.parametrize("kind", ["qwen2moe", "olmoe"])
+def test_blocked_experts_receive_no_tokens_and_contribute_zero(kind):
+    model, b = tiny(kind), facts(8)
+    lay = layout(model)
+    blocked = torch.zeros(lay.num_layers, lay.num_experts, dtype=torch.bool)
+    blocked[0, [0, 3]] = True
+    blocked[1, 5] = True
+    seen = {l: [] for l in range(lay.num_layers)}
+    hooks = [_experts(model, l).register_forward_hook(lambda _m, inp, _o, l=l: seen[l].append(inp[1].flatten()))
+             for l in range(lay.num_layers)]
+    with torch.no_grad(), gated(model, blocked=blocked):
+        out = moe.answer_logits(model, b)
+    for h in hooks:
+        h.remove()
+    for l in range(lay.num_layers):
+        chosen = set(torch.cat(seen[l]).tolist())
+        assert not chosen & set(blocked[l].nonzero()[:, 0].tolist())
+        assert chosen  # routing still happens
+    # scrambling the blocked experts' weights changes nothing: they contribute exactly zero
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for l, e in blocked.nonzero().tolist():
+            _experts(other, l).down_proj[e].normal_()
+            _experts(other, l).gate_up_proj[e].normal_()
+        with gated(other, blocked=blocked):
+            assert torch.equal(moe.answer_logits(other, b), out)
+        assert not torch.equal(moe.answer_logits(other, b), moe.answer_logits(model, b))
+
+
+@pytest.mark.parametrize("kind,unit,layers", [("qwen2moe", "expert", 1), ("qwen2moe", "shared", 1),
+                                              ("olmoe", "expert", 1), ("llama", "neuron", 2), ("llama", "head", 1)])
+def test_ig_completeness(kind, unit, layers):
+    """Σ IG = f(gates 1) − f(gates 0). With routers downstream of the gated units the path crosses routing switches,
+    so completeness is only exact where no router sits after the gate (one MoE layer) or in dense models."""
+    model, b = tiny(kind, layers=layers), facts(6)
+    attr = moe.attribute(model, b, unit, method="ig", steps=32)
+    diff = moe.gate_off_difference(model, b, unit)
+    assert diff.abs().min() > 1e-3  # the test is not vacuous
+    torch.testing.assert_close(attr.sum((1, 2)), diff, rtol=2e-3, atol=2e-3)
+
+
+def test_gradient_times_gate_matches_finite_difference():
+    model, b = tiny("qwen2moe"), facts(3)
+    attr = moe.attribute(model, b, "expert", method="grad")
+    lay, eps = layout(model), 1e-3
+    l, e = 1, int(attr[0, 1].abs().argmax())
+    up, down = torch.ones(lay.num_layers, lay.num_experts), torch.ones(lay.num_layers, lay.num_experts)
+    up[l, e], down[l, e] = 1 + eps, 1 - eps
+    with torch.no_grad():
+        with gated(model, {"expert": up}):
+            fp = moe.target_logprob(model, b)
+        with gated(model, {"expert": down}):
+            fm = moe.target_logprob(model, b)
+    torch.testing.assert_close(attr[:, l, e], (fp - fm) / (2 * eps), rtol=2e-2, atol=1e-4)
+
+
+def test_ablation_equals_zeroing_the_unit_weights():
+    model, b = tiny("qwen2moe"), facts(4)
+    ab_e = moe.attribute(model, b, "expert", method="ablation")
+    ab_s = moe.attribute(model, b, "shared", method="ablation")
+    ab_h = moe.attribute(model, b, "head", method="ablation")
+    lay = layout(model)
+    with torch.no_grad():
+        clean = moe.target_logprob(model, b)
+        for l, e in [(0, 1), (1, 4)]:
+            m = copy.deepcopy(model)
+            _experts(m, l).down_proj[e].zero_()
+            torch.testing.assert_close(ab_e[:, l, e], clean - moe.target_logprob(m, b), atol=1e-5, rtol=1e-4)
+        m = copy.deepcopy(model)
+        m.model.layers[1].mlp.shared_expert.down_proj.weight.zero_()
+        torch.testing.assert_close(ab_s[:, 1, 0], clean - moe.target_logprob(m, b), atol=1e-5, rtol=1e-4)
+        m = copy.deepcopy(model)
+        h = 2
+        m.model.layers[0].self_attn.o_proj.weight[:, h * lay.head_dim:(h + 1) * lay.head_dim] = 0
+        torch.testing.assert_close(ab_h[:, 0, h], clean - moe.target_logprob(m, b), atol=1e-5, rtol=1e-4)
+
+
+def test_ranking_metrics_by_hand():
+    model, b = tiny("llama"), facts(5)
+    with torch.no_grad():
+        logits = moe.answer_logits(model, b)
+    order = logits.argsort(-1, descending=True)
+    rank = (order == b.target[:, None]).nonzero()[:, 1].double() + 1
+    got = moe.ranking_metrics(model, b, batch_size=2)
+    assert got["mrr"] == pytest.approx(float((1 / rank).mean()))
+    assert got["hit@10"] == pytest.approx(float((rank <= 10).double().mean()))
+
+
+def test_efficiency_and_profile():
+    model = tiny("qwen2moe", layers=3)
+    lay = layout(model)
+    mass = torch.tensor([1.0, 2.0, 3.0])
+    eff = moe.per_layer_efficiency(model, {"expert": mass, "shared": mass})
+    assert eff["activated_ffn_params_per_layer"] == lay.top_k * lay.expert_params + lay.shared_params
+    assert eff["per_layer"] == pytest.approx((2 * mass / lay.activated_ffn_params()).tolist())
+    assert eff["profile"] == pytest.approx({"early": 1 / 6, "middle": 2 / 6, "late": 3 / 6})
+
+
+def test_top_expert_mask_respects_scores_and_layer_cap():
+    model = tiny("qwen2moe")
+    lay = layout(model)  # 2 layers, 6 experts, top-2: at most 4 blocked per layer
+    scores = torch.tensor([[9.0, 8, 7, 6, 5, 4], [0.5, 0, 0, 0, 0, 0]])
+    mask = blocking.top_expert_mask(scores, 5, lay)
+    assert mask[0].tolist() == [True, True, True, True, False, False] and mask[1].tolist()[0] is True
+    assert int(mask.sum()) == 5
+
+
+def test_blocking_top_vs_random_runs_and_reports_drops():
+    model, b = tiny("olmoe"), facts(12)
+    ea = moe.attribute(model, b, "expert")
+    res = blocking.blocking_by_relation(model, b, ea, 2, random_draws=2)
+    assert set(res["relations"]) == {"0", "1"}
+    for rel in res["relations"].values():
+        assert len(rel["blocked"]) == 2
+        assert rel["before"]["n"] == 6
+
+
+def test_bad_inputs_are_clear_errors():
+    dense, moe_model, b = tiny("llama"), tiny("qwen2moe"), facts(4)
+    with pytest.raises(AttributionError, match="needs an MoE model"):
+        moe.attribute(dense, b, "expert")
+    with pytest.raises(AttributionError, match="needs an MoE model"):
+        blocking.blocking_by_relation(dense, b, torch.zeros(4, 2, 6), 2)
+    with pytest.raises(AttributionError, match="k=9 experts"):
+        blocking.blocking_by_relation(moe_model, b, torch.zeros(4, 2, 6), 9)
+    with pytest.raises(AttributionError, match="expected \\[4, 2, 6\\]"):
+        blocking.blocking_by_relation(moe_model, b, torch.zeros(3, 2, 6), 2)
+    with pytest.raises(AttributionError, match="unknown attribution method"):
+        moe.attribute(moe_model, b, "expert", method="shap")
+    with pytest.raises(AttributionError, match="no 'shared' units"):
+        moe.attribute(tiny("olmoe"), b, "shared")
+    with pytest.raises(AttributionError, match="expected \\[L=2, n=6\\]"):
+        with gated(moe_model, {"expert": torch.ones(2, 5)}):
+            pass
+    with pytest.raises(AttributionError, match="cannot block more than"):
+        with gated(moe_model, blocked=torch.ones(2, 6, dtype=torch.bool)):
+            pass
+    with pytest.raises(AttributionError, match="FactBatch shapes disagree"):
+        moe.FactBatch(b.ids, b.mask, b.pos[:2], b.target, b.relation)
