@@ -226,7 +226,7 @@ def compare_methods(base: nn.Module, world: FactWorld, cfg: dict[str, Any], bits
     """Every method fine-tuned on the same batches; accuracies via ``evaluate``; merge effects on ``probe_ids``."""
     g = cfg["group_size"]
     qmodel = quantized(base, bits, g)
-    res: dict[str, Any] = {"bits": bits, "fp16_base": evaluate(base), "rtn": evaluate(qmodel)}
+    res: dict[str, Any] = {"bits": bits, "fp_base": evaluate(base), "rtn": evaluate(qmodel)}
     t0 = time.perf_counter()
     lota, res["lota_train"] = finetune_lota(qmodel, data, cfg)
     res["lota_unmerged"] = evaluate(lota)
@@ -282,7 +282,7 @@ def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     data = lambda steps: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 1)  # noqa: E731
     probe, _ = world.mc_questions(test)
     res = compare_methods(base, world, cfg, bits, data, lambda m: mc_accuracy(m, world, test), probe)
-    res["train_subjects"] = {"fp16_base": mc_accuracy(base, world, world.train_subjects)}
+    res["train_subjects"] = {"fp_base": mc_accuracy(base, world, world.train_subjects)}
     gap = fp_acc - res["rtn"]
     recovery = (res["lota_merged"] - res["rtn"]) / gap if gap > 0 else 0.0
     metrics = {
