@@ -1,0 +1,79 @@
+"""Selecting units from IG score matrices: per-item selection, the privacy-neuron aggregator, layer distribution.
+
+Why: KN/DEPN keep the units whose score exceeds a fraction of the item's maximum (adaptive threshold; KN 0.3,
+DEPN 0.1) and, across a batch ("bag") of items, the units that recur in at least a fraction of the items, so one
+edit covers many items. A top-k rule is the fixed-budget alternative. Units are ``(layer, index)`` pairs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable, Sequence
+
+import torch
+
+Unit = tuple[int, int]
+
+
+class SelectionError(ValueError):
+    """Bad input to unit selection (empty items, k too large, bad fraction)."""
+
+
+def _check(scores: torch.Tensor) -> torch.Tensor:
+    if scores.dim() != 2 or scores.numel() == 0:
+        raise SelectionError(f"scores must be a non-empty [layers, units] matrix, got shape {tuple(scores.shape)}")
+    return scores
+
+
+def select_threshold(scores: torch.Tensor, fraction: float = 0.1) -> list[Unit]:
+    """Units with score > fraction · max(score) (positive attributions only, as KN/DEPN)."""
+    _check(scores)
+    if not 0 < fraction <= 1:
+        raise SelectionError(f"fraction must be in (0, 1], got {fraction}")
+    top = float(scores.max())
+    if top <= 0:
+        return []
+    idx = (scores > fraction * top).nonzero().tolist()
+    return [(int(l), int(i)) for l, i in idx]
+
+
+def select_topk(scores: torch.Tensor, k: int) -> list[Unit]:
+    """The k units with the largest score, best first."""
+    _check(scores)
+    if not 1 <= k <= scores.numel():
+        raise SelectionError(f"k={k} but there are {scores.numel()} units ({scores.shape[0]} layers × "
+                             f"{scores.shape[1]}); choose 1 <= k <= {scores.numel()}")
+    flat = scores.flatten().topk(k).indices
+    n = scores.shape[1]
+    return [(int(i) // n, int(i) % n) for i in flat]
+
+
+def aggregate(per_item: Sequence[Iterable[Unit]], min_fraction: float = 0.5) -> list[Unit]:
+    """Privacy-neuron aggregator: units selected for at least ``min_fraction`` of the items, most frequent first."""
+    if len(per_item) == 0:
+        raise SelectionError("empty item list: the aggregator needs at least one item's selected units")
+    if not 0 < min_fraction <= 1:
+        raise SelectionError(f"min_fraction must be in (0, 1], got {min_fraction}")
+    counts = Counter(u for units in per_item for u in set(units))
+    need = min_fraction * len(per_item)
+    return [u for u, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= need]
+
+
+def random_units(num_layers: int, n_units: int, k: int, generator: torch.Generator,
+                 exclude: Iterable[Unit] = ()) -> list[Unit]:
+    """k distinct random units (control), avoiding ``exclude``."""
+    excl = {l * n_units + i for l, i in exclude}
+    if k > num_layers * n_units - len(excl):
+        raise SelectionError(f"k={k} random units requested but only {num_layers * n_units - len(excl)} available")
+    perm = [int(i) for i in torch.randperm(num_layers * n_units, generator=generator) if int(i) not in excl][:k]
+    return [(i // n_units, i % n_units) for i in perm]
+
+
+def layer_distribution(units: Iterable[Unit], num_layers: int) -> list[int]:
+    """Number of selected units per layer."""
+    hist = [0] * num_layers
+    for l, _ in units:
+        if not 0 <= l < num_layers:
+            raise SelectionError(f"unit layer {l} outside 0..{num_layers - 1}")
+        hist[l] += 1
+    return hist
