@@ -260,7 +260,7 @@ def block(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     for family in ("qwen2moe", "olmoe"):
         model = load(cfg, family)
         facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
-        ea = moe.attribute(model, facts, "expert", method=cfg.get("method", "grad"))
+        ea = moe.attribute(model, facts, "expert", method=cfg.get("method", "grad"), steps=int(cfg.get("ig_steps", 16)))
         res[family] = blocking.blocking_by_relation(model, facts, ea, int(cfg["k"]), int(cfg["random_draws"]), seed)
         curves[f"{family} top"] = [blocking.blocking_by_relation(model, facts, ea, k, 1, seed)["mean"]["drop_top_mrr"]
                                    for k in cfg["curve_k"]]
