@@ -186,6 +186,7 @@ def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, 
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -158,3 +158,18 @@ def test_bad_inputs_are_clear_errors():
             pass
     with pytest.raises(AttributionError, match="FactBatch shapes disagree"):
         moe.FactBatch(b.ids, b.mask, b.pos[:2], b.target, b.relation)
+
+
+def test_ig_agrees_with_the_project_ig_where_the_definitions_coincide():
+    """One layer and a one-token prompt: the joint path over all layers/positions is issue 5's per-layer,
+    last-position IG (midpoint rule)."""
+    from arx.methods.attribution.ig import integrated_gradients
+
+    model = tiny("llama", layers=1)
+    b = moe.FactBatch(torch.tensor([[7], [11]]), torch.ones(2, 1, dtype=torch.long), torch.zeros(2, dtype=torch.long),
+                      torch.tensor([5, 9]), torch.zeros(2, dtype=torch.long))
+    for unit in ("neuron", "head"):
+        ours = moe.attribute(model, b, unit, method="ig", steps=8)
+        for i in range(2):
+            ref = integrated_gradients(model, b.ids[i], int(b.target[i]), unit=unit, steps=8, rule="middle")
+            torch.testing.assert_close(ours[i], ref, rtol=1e-4, atol=1e-6)
