@@ -217,14 +217,15 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Cross-level attribution, layer profiles, per-layer efficiency, head–expert correlation, head masking."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     seed = int(cfg.get("seed", 0))
-    res: dict[str, Any] = {"method": cfg.get("method", "grad")}
-    attrs, eff, profiles = {}, {}, {}
-    for family in FAMILIES:
+    method = cfg.get("method", "grad")
+    res: dict[str, Any] = {"method": method}
+    eff, profiles, head_masking = {}, {}, {}
+    k = int(cfg["mask_heads"])
+    for family in FAMILIES:  # one model in memory at a time (paper-scale checkpoints are large)
         model = load(cfg, family)
         facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
-        a = moe.cross_level(model, facts, method=cfg.get("method", "grad"), steps=int(cfg.get("ig_steps", 16)))
-        attrs[family] = (model, facts, a)
-        ffn_units = {k: moe.layer_mass(v) for k, v in a.items() if k != "head"}
+        a = moe.cross_level(model, facts, method=method, steps=int(cfg.get("ig_steps", 16)))
+        ffn_units = {u: moe.layer_mass(v) for u, v in a.items() if u != "head"}
         eff[family] = moe.per_layer_efficiency(model, ffn_units)
         profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
         res[family] = {"ranking": moe.ranking_metrics(model, facts),
@@ -232,22 +233,21 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                        **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum()
                                                              / sum(ffn_units.values()).sum())}
                           if "shared" in ffn_units else {})}
+        if family == cfg["coordination_model"]:
+            c = heads.head_expert_correlation(a["head"], a["expert"], int(cfg["permutations"]), seed)
+            res["coordination"] = {"model": family, **c,
+                                   "r_if_significant": c["r"] if c["p"] < float(cfg["alpha"]) else 0.0}
+        if family in (cfg["masking_moe"], "llama"):
+            head_masking[family] = heads.head_masking(model, facts, a["head"], k)
+        del model
     dense = eff["llama"]["mean"]
     ratios = {f: eff[f]["mean"] / dense for f in ("qwen2moe", "olmoe")}
     res["efficiency"] = {**{f: eff[f] for f in FAMILIES}, "moe_over_dense": ratios,
                          "ratio_min": min(ratios.values())}
-    model, facts, a = attrs[cfg["coordination_model"]]
-    res["coordination"] = {"model": cfg["coordination_model"],
-                           **heads.head_expert_correlation(a["head"], a["expert"], int(cfg["permutations"]), seed)}
-    c = res["coordination"]
-    res["coordination"]["r_if_significant"] = c["r"] if c["p"] < float(cfg["alpha"]) else 0.0
-    k = int(cfg["mask_heads"])
-    hm = {f: heads.head_masking(attrs[f][0], attrs[f][1], attrs[f][2]["head"], k)
-          for f in (cfg["masking_moe"], "llama")}
-    res["head_masking"] = {**hm, "dense_minus_moe_hit10_drop": hm["llama"]["drop"]["hit@10"]
-                           - hm[cfg["masking_moe"]]["drop"]["hit@10"]}
+    res["head_masking"] = {**head_masking, "dense_minus_moe_hit10_drop": head_masking["llama"]["drop"]["hit@10"]
+                           - head_masking[cfg["masking_moe"]]["drop"]["hit@10"]}
     _plot(out / "layer_profiles.png", profiles, "relative depth", "share of FFN attribution mass",
-          "per-layer attribution profile (Σ|grad×gate| per layer)")
+          f"per-layer attribution profile (Σ|{method}| per layer)")
     return res
 
 
@@ -285,16 +285,26 @@ def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
     root = _model_dir(cfg, family) / "checkpoints"
     steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     if len(steps) < 3:
-        raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/model.safetensors); Gated-LPI needs "
+        raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/*.safetensors); Gated-LPI needs "
                                 "at least 3 consecutive ones (train with moe_attribution_base or download them)")
     return steps
+
+
+def _load_state(step_dir: Path) -> dict[str, torch.Tensor]:
+    """One checkpoint's tensors (single or sharded safetensors, as saved by save_pretrained or this module)."""
+    from safetensors.torch import load_file
+
+    state: dict[str, torch.Tensor] = {}
+    for f in sorted(step_dir.glob("*.safetensors")):
+        state.update(load_file(str(f)))
+    if not state:
+        raise FileNotFoundError(f"{step_dir} holds no *.safetensors file")
+    return state
 
 
 @experiment("moe_attribution_lpi")
 def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Gated-LPI over consecutive checkpoints: low-entropy backbone (top-1 % share) and stability, MoE vs dense."""
-    from safetensors.torch import load_file
-
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     seed = int(cfg.get("seed", 0))
     frac = float(cfg["top_fraction"])
@@ -303,8 +313,12 @@ def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     for family in (cfg["lpi_moe"], "llama"):
         model = load(cfg, family).float()
         facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
-        states = [load_file(str(p / "model.safetensors")) for p in _checkpoints(cfg, family)]
-        results = [gated_lpi.gated_lpi(model, a, b, facts, int(cfg["steps"])) for a, b in zip(states, states[1:])]
+        paths = _checkpoints(cfg, family)
+        results, prev = [], _load_state(paths[0])
+        for path in paths[1:]:  # two checkpoints in memory at a time
+            cur = _load_state(path)
+            results.append(gated_lpi.gated_lpi(model, prev, cur, facts, int(cfg["steps"])))
+            prev = cur
         shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
         pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
         res[family] = {"steps": [s.name for s in _checkpoints(cfg, family)], "pairs": [r.summary() for r in results],

@@ -59,7 +59,7 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
         idx = (batch.relation == rel).nonzero()[:, 0]
         facts = batch.take(idx)
         before = ranking_metrics(model, facts)
-        top = top_expert_mask(expert_attr[idx].sum(0), k, lay)
+        top = top_expert_mask(expert_attr[idx.cpu()].sum(0), k, lay)
         after = ranking_metrics(model, facts, blocked=top)
         rand = [_drop(before, ranking_metrics(model, facts, blocked=random_expert_mask(k, lay, gen)))
                 for _ in range(random_draws)]

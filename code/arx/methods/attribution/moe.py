@@ -72,13 +72,14 @@ def ranking_metrics(model: nn.Module, batch: FactBatch, gates=None, blocked=None
                     k: int = 10) -> dict[str, float]:
     """MRR and HIT@k of the object among the whole vocabulary (optionally under gates/blocking)."""
     ranks = []
+    device = next(model.parameters()).device
     with gated(model, gates, blocked):
         for s in range(0, len(batch), batch_size):
-            b = batch.take(torch.arange(s, min(s + batch_size, len(batch))))
+            b = batch.take(torch.arange(s, min(s + batch_size, len(batch)))).to(device)
             logits = answer_logits(model, b)
             gold = logits.gather(1, b.target[:, None])
             ranks.append(1 + (logits > gold).sum(-1))
-    r = torch.cat(ranks).double()
+    r = torch.cat(ranks).double().cpu()
     return {"mrr": float((1 / r).mean()), f"hit@{k}": float((r <= k).double().mean()), "n": int(len(r))}
 
 

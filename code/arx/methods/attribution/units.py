@@ -134,18 +134,18 @@ def gated(model: nn.Module, gates: Mapping[str, torch.Tensor] | None = None,
         if "head" in gates:
             def head_hook(_m, args, l=l):
                 x = args[0]
-                g = _row_gate(gates["head"], l, x.shape[0]).to(x.dtype)
+                g = _row_gate(gates["head"], l, x.shape[0]).to(x)
                 return (x.view(*x.shape[:-1], lay.num_heads, lay.head_dim).mul(g[:, None, :, None]).view_as(x),)
             handles.append(layer.self_attn.o_proj.register_forward_pre_hook(head_hook))
         if "neuron" in gates:
             def neuron_hook(_m, args, l=l):
                 x = args[0]
-                return (x * _row_gate(gates["neuron"], l, x.shape[0]).to(x.dtype)[:, None, :],)
+                return (x * _row_gate(gates["neuron"], l, x.shape[0]).to(x)[:, None, :],)
             handles.append(layer.mlp.down_proj.register_forward_pre_hook(neuron_hook))
         if "shared" in gates:
             def shared_hook(_m, _inp, out, l=l):
                 b = state["batch"]
-                g = _row_gate(gates["shared"], l, b).to(out.dtype)
+                g = _row_gate(gates["shared"], l, b).to(out)
                 return (out.view(b, -1, out.shape[-1]) * g[:, None, :]).view_as(out)
             handles.append(layer.mlp.shared_expert.register_forward_hook(shared_hook))
         if "expert" in gates or blocked is not None:
@@ -160,7 +160,7 @@ def gated(model: nn.Module, gates: Mapping[str, torch.Tensor] | None = None,
                     scores = top.to(logits.dtype)
                 if "expert" in gates:
                     b = state["batch"]
-                    g = _row_gate(gates["expert"], l, b).to(scores.dtype)
+                    g = _row_gate(gates["expert"], l, b).to(scores)
                     g = g.repeat_interleave(scores.shape[0] // b, dim=0)
                     scores = scores * torch.gather(g, 1, idx)
                 return logits, scores, idx
