@@ -134,11 +134,12 @@ def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt
 
 def _model_dir(cfg: dict[str, Any], family: str) -> Path:
     if "checkpoints" in cfg:  # paper scale: published checkpoints in a local directory
-        name = cfg["checkpoints"][family]
-        path = Path(cfg.get("checkpoints_root", ".")) / name
+        repo = cfg["checkpoints"][family]
+        path = Path(cfg.get("checkpoints_root", ".")) / repo.split("/")[-1]
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"checkpoint {path} is missing: download the Hugging Face model {name} into it "
-                                    "(e.g. `huggingface-cli download <org>/" + name + f" --local-dir {path}`)")
+            raise FileNotFoundError(f"checkpoint {path} is missing: download the Hugging Face model {repo} into it "
+                                    f"(`huggingface-cli download {repo} --local-dir {path}`); Gated-LPI also needs "
+                                    f"intermediate checkpoints under {path}/checkpoints/step_<n>/")
         return path
     path = Path(cfg["models_dir"]) / family
     if not (path / "config.json").exists():
@@ -171,7 +172,8 @@ def _subset(batch: FactBatch, n: int | None, seed: int) -> FactBatch:
 # ------------------------------------------------------------------------------------------------------ plots
 
 
-def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, title: str, x=None) -> None:
+def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, title: str, x=None,
+          logx: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -181,6 +183,8 @@ def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, 
     for name, ys in series.items():
         xs = x if x is not None else [(i + 0.5) / len(ys) for i in range(len(ys))]
         ax.plot(xs, ys, marker="o", label=name)
+    if logx:
+        ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
@@ -332,5 +336,5 @@ def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     res["concentration_curves"] = curves
     _plot(out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()}, "top fraction of neurons",
           "share of positive Gated-LPI", "concentration of positive updates",
-          x=[float(k) for k in next(iter(curves.values()))])
+          x=[float(k) for k in next(iter(curves.values()))], logx=True)
     return res

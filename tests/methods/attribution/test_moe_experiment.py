@@ -74,5 +74,5 @@ def test_fact_world_is_deterministic_and_well_formed():
 def test_missing_model_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="moe_attribution_base"):
         X.load({"models_dir": str(tmp_path)}, "olmoe")
-    with pytest.raises(FileNotFoundError, match="download the Hugging Face model"):
-        X.load({"checkpoints": {"olmoe": "OLMoE-1B-7B-0924"}, "checkpoints_root": str(tmp_path)}, "olmoe")
+    with pytest.raises(FileNotFoundError, match="huggingface-cli download allenai/OLMoE-1B-7B-0924"):
+        X.load({"checkpoints": {"olmoe": "allenai/OLMoE-1B-7B-0924"}, "checkpoints_root": str(tmp_path)}, "olmoe")
