@@ -1,0 +1,268 @@
+"""DEPN (Wu et al., 2023): detect privacy neurons with integrated gradients and edit them (logic/papers/depn.yaml).
+
+Small scale: GPT-2-style causal LMs trained here on a synthetic private corpus (``<name> phone <d digits>.`` records,
+each repeated 1..R times among filler sentences; one character per token, so digits are single tokens). The zoo
+(issue 4) and the shared scoring code (issue 7) were not available when this was written: the corpus, tokenizer and
+training live here, deterministic from the config; perplexity is a plain batched mean NLL.
+
+* ``depn_base``: trains ``gpt2_private`` and ``gpt2_private_large`` (checkpoints every ``ckpt_every`` steps).
+* ``depn_edit``: memorized items (DEPN exposure ≥ ``memorized_bits``) → per-item IG over all FFN neurons (mean over
+  the secret's digits) → per-item selection (fraction of max, capped) → aggregator (neurons recurring in ≥ a fraction
+  of items) → runtime edit; exposure, digit accuracy and held-out perplexity before/after; random-neuron control;
+  per-item edits (each item's own neurons) for the aggregator comparison; persistent edit saved and checked equal.
+* ``depn_dynamics``: mean exposure and privacy-neuron attribution mass over checkpoints and across the two sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arx.experiments import experiment
+from arx.methods.attribution.ig import ig_sequence, unit_sites
+from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
+from arx.methods.editing import edited, persistent_edit, save_edited
+from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
+
+CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
+DIGITS = [CHARS.index(c) for c in "0123456789"]
+WORDS = ("the a red old small big green fox dog cat bird house tree river hill runs sees finds likes near over "
+         "under into with from quiet bright dark happy slow fast garden road city boat").split()
+
+
+def encode(text: str) -> list[int]:
+    return [CHARS.index(c) for c in text]
+
+
+def corpus(c: dict[str, Any], seed: int) -> tuple[list[Secret], list[str], list[str]]:
+    """Secrets, training lines (records repeated + filler, shuffled) and held-out filler lines."""
+    g = torch.Generator().manual_seed(seed)
+    syll = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fi"]
+    secrets, lines = [], []
+    reps = [int(r) for r in c["repeats"]]
+    for i in range(int(c["n_secrets"])):
+        name = "".join(syll[int(j)] for j in torch.randint(0, len(syll), (3,), generator=g))
+        digits = "".join(str(int(d)) for d in torch.randint(0, 10, (int(c["digits"]),), generator=g))
+        prefix = f"\n{name} phone "
+        secrets.append(Secret(tuple(encode(prefix + digits + ".")),
+                              tuple(range(len(prefix), len(prefix) + len(digits)))))
+        lines += [f"{name} phone {digits}."] * reps[i % len(reps)]
+
+    def sentence() -> str:
+        n = int(torch.randint(5, 10, (1,), generator=g))
+        return " ".join(WORDS[int(j)] for j in torch.randint(0, len(WORDS), (n,), generator=g)) + "."
+
+    lines += [sentence() for _ in range(int(c["n_filler"]))]
+    heldout = [sentence() for _ in range(int(c["n_heldout"]))]
+    order = torch.randperm(len(lines), generator=g).tolist()
+    return secrets, [lines[i] for i in order], heldout
+
+
+def build(spec: dict[str, Any], seed: int) -> nn.Module:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
+                                      **spec))
+
+
+def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt_dir: Path | None) -> list[int]:
+    """Next-token loss on random windows of the concatenated training stream; ``save_pretrained`` checkpoints."""
+    stream = torch.tensor(encode("\n" + "\n".join(lines) + "\n"))
+    seq, bs = int(t["seq_len"]), int(t["batch_size"])
+    opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
+    g = torch.Generator().manual_seed(seed)
+    steps, saved = int(t["steps"]), []
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
+    model.train()
+    for step in range(1, steps + 1):
+        start = torch.randint(0, len(stream) - seq - 1, (bs,), generator=g)
+        x = torch.stack([stream[s:s + seq + 1] for s in start.tolist()])
+        loss = F.cross_entropy(model(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if ckpt_dir is not None and step % int(t["ckpt_every"]) == 0 and step < steps:
+            model.save_pretrained(ckpt_dir / f"step_{step}")
+            saved.append(step)
+    model.eval()
+    return saved
+
+
+def load(path: Path) -> nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    if not (Path(path) / "config.json").exists():
+        raise FileNotFoundError(f"model {path} is missing: run the depn_base rule (snakemake depn_base) first")
+    return AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def perplexity(model: nn.Module, lines: list[str]) -> float:
+    """Held-out perplexity: exp of the mean next-token NLL over every line (one padded batch, pad targets masked)."""
+    seqs = [encode("\n" + s + "\n") for s in lines]
+    width = max(map(len, seqs))
+    ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])[:, 1:].bool()
+    with torch.no_grad():
+        nll = F.cross_entropy(model(ids[:, :-1]).logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    return float(torch.exp(nll[mask].mean()))
+
+
+def memorization(model: nn.Module, secrets: list[Secret]) -> tuple[torch.Tensor, torch.Tensor]:
+    ranks = digit_ranks(model, secrets, DIGITS)
+    return exposure(ranks), digit_accuracy(ranks)
+
+
+def item_scores(model: nn.Module, secrets: list[Secret], ig: dict[str, Any]) -> list[torch.Tensor]:
+    return [ig_sequence(model, torch.tensor(s.ids), list(s.positions), steps=int(ig["steps"]), rule=ig["rule"],
+                        objective=ig["objective"]) for s in secrets]
+
+
+def _capped(units: list[tuple[int, int]], scores: torch.Tensor, cap: int) -> list[tuple[int, int]]:
+    return sorted(units, key=lambda u: -float(scores[u]))[:cap]
+
+
+@experiment("depn_base")
+def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    seed = int(cfg.get("seed", 0))
+    secrets, lines, heldout = corpus(cfg["corpus"], seed)
+    metrics: dict[str, Any] = {}
+    for name, spec in cfg["models"].items():
+        model = build(spec, seed)
+        steps = train(model, lines, cfg["train"], seed, out / name / "checkpoints")
+        model.save_pretrained(out / name)
+        exp, acc = memorization(model, secrets)
+        metrics[name] = {"params": sum(p.numel() for p in model.parameters()), "checkpoints": steps,
+                         "mean_exposure": float(exp.mean()), "mean_digit_accuracy": float(acc.mean()),
+                         "heldout_perplexity": perplexity(model, heldout)}
+    return metrics
+
+
+def _reduction(before: torch.Tensor, after: torch.Tensor) -> float:
+    return float(1 - after.mean() / before.mean())
+
+
+@experiment("depn_edit")
+def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    seed = int(cfg.get("seed", 0))
+    secrets, _, heldout = corpus(cfg["corpus"], seed)
+    model = load(Path(cfg["model_dir"]))
+    sel = cfg["select"]
+    exp0, acc0 = memorization(model, secrets)
+    mem = [i for i in range(len(secrets)) if float(exp0[i]) >= float(cfg["memorized_bits"])][:int(cfg["max_items"])]
+    if not mem:
+        raise RuntimeError(f"no memorized item (exposure >= {cfg['memorized_bits']} bits): train longer")
+    items = [secrets[i] for i in mem]
+    e_before = exp0[mem]
+    scores = item_scores(model, items, cfg["ig"])
+    per_item = [_capped(select_threshold(s, float(sel["fraction"])), s, int(sel["max_per_item"])) for s in scores]
+    total = torch.stack(scores).sum(0)
+    agg = _capped(aggregate(per_item, float(sel["min_item_fraction"])), total, int(sel["max_neurons"]))
+    if not agg:
+        raise RuntimeError("the aggregator kept no neuron: lower select.min_item_fraction")
+    ppl0 = perplexity(model, heldout)
+    with edited(model, agg):
+        e_agg, acc_agg = (t[mem] for t in memorization(model, secrets))
+        ppl_agg = perplexity(model, heldout)
+    sites = unit_sites(model)
+    g = torch.Generator().manual_seed(seed + 1)
+    rand = []
+    for _ in range(int(cfg["random_draws"])):
+        with edited(model, random_units(len(sites), sites[0].n, len(agg), g, exclude=agg)):
+            rand.append(_reduction(e_before, memorization(model, items)[0]))
+    per_item_red = []
+    for i, units in enumerate(per_item):
+        with edited(model, units):
+            per_item_red.append(_reduction(e_before[i:i + 1], memorization(model, [items[i]])[0]))
+    saved = persistent_edit(model, agg)
+    ids = torch.tensor([list(items[0].ids)])
+    with torch.no_grad(), edited(model, agg):
+        same = float((saved(ids).logits - model(ids).logits).abs().max())
+    save_edited(model, agg, out / "edited_model")
+    red, red_rand = _reduction(e_before, e_agg), sum(rand) / len(rand)
+    mean_item = sum(per_item_red) / len(per_item_red)
+    dist = layer_distribution(agg, len(sites))
+    _plot_layers(out / "layer_distribution.png", dist, layer_distribution([u for p in per_item for u in p], len(sites)))
+    (out / "neurons.json").write_text(json.dumps({"aggregated": agg, "per_item": per_item, "items": mem}))
+    return {
+        "n_secrets": len(secrets), "n_memorized": int((exp0 >= float(cfg["memorized_bits"])).sum()),
+        "n_items": len(mem), "n_neurons": len(agg), "total_neurons": len(sites) * sites[0].n,
+        "exposure": {"before_mean": float(e_before.mean()), "after_mean": float(e_agg.mean()),
+                     "max_bits": len(items[0].positions) * math.log2(10), "relative_reduction": red},
+        "digit_accuracy": {"before": float(acc0[mem].mean()), "after": float(acc_agg.mean())},
+        "perplexity": {"before": ppl0, "after": ppl_agg, "relative_increase": ppl_agg / ppl0 - 1},
+        "random": {"relative_reductions": rand, "mean_relative_reduction": red_rand,
+                   "depn_over_random": red / red_rand if red_rand > 1e-9 else 1e9},
+        "aggregator": {"per_item_mean_relative_reduction": mean_item,
+                       "aggregated_over_per_item": red / mean_item if mean_item > 1e-9 else 0.0,
+                       "per_item_neurons_mean": sum(map(len, per_item)) / len(per_item)},
+        "layer_distribution": dist,
+        "persistent_vs_runtime_max_abs_logit_diff": same,
+    }
+
+
+def _plot_layers(path: Path, agg: list[int], items: list[int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = torch.arange(len(agg))
+    ax.bar(x - 0.2, agg, 0.4, label="aggregated")
+    ax.bar(x + 0.2, [v / max(1, sum(items)) * sum(agg) for v in items], 0.4, label="per-item (rescaled)")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("privacy neurons")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _spearman(x: list[float], y: list[float]) -> float:
+    rx, ry = (torch.tensor(v).argsort().argsort().double() for v in (x, y))
+    return float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
+
+
+@experiment("depn_dynamics")
+def dynamics(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Mean exposure and privacy-neuron attribution mass (mean over items of the top-k IG scores, prob objective
+    as in the paper's attribution) over training checkpoints and across model sizes."""
+    torch.set_num_threads(int(cfg.get("num_threads", 1)))
+    secrets, _, _ = corpus(cfg["corpus"], int(cfg.get("seed", 0)))
+    items = secrets[:int(cfg["n_items"])]
+    k = int(cfg["top_k"])
+
+    def measure(path: Path) -> dict[str, float]:
+        model = load(path)
+        scores = item_scores(model, items, cfg["ig"])
+        mass = sum(float(s.flatten().topk(k).values.sum()) for s in scores) / len(scores)
+        return {"mean_exposure": float(memorization(model, secrets)[0].mean()), "attribution_mass": mass}
+
+    sizes = {}
+    for name in cfg["models"]:
+        root = Path(cfg["base_dir"]) / name
+        ckpts = sorted((p for p in (root / "checkpoints").glob("step_*")), key=lambda p: int(p.name[5:]))
+        sizes[name] = {"final": measure(root)}
+        if name == cfg["steps_model"]:
+            steps = [int(p.name[5:]) for p in ckpts] + [int(cfg["final_step"])]
+            series = [measure(p) for p in ckpts] + [sizes[name]["final"]]
+            traj = {"steps": steps, "mean_exposure": [s["mean_exposure"] for s in series],
+                    "attribution_mass": [s["attribution_mass"] for s in series]}
+    small, large = (sizes[n]["final"] for n in cfg["models"])
+    grow = {"steps_exposure_spearman": _spearman(traj["steps"], traj["mean_exposure"]),
+            "steps_mass_spearman": _spearman(traj["steps"], traj["attribution_mass"]),
+            "size_exposure_ratio": large["mean_exposure"] / small["mean_exposure"],
+            "size_mass_ratio": large["attribution_mass"] / small["attribution_mass"]}
+    grow["all_grow"] = float(grow["steps_exposure_spearman"] > 0 and grow["steps_mass_spearman"] > 0
+                             and grow["size_exposure_ratio"] > 1 and grow["size_mass_ratio"] > 1)
+    return {"trajectory": traj, "sizes": sizes, "growth": grow}
