@@ -255,33 +255,43 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     return res
 
 
+def _blocking_summary(means: dict[str, dict], k: int) -> dict[str, Any]:
+    top = {f: m["drop_top_mrr"] for f, m in means.items()}
+    rnd = {f: m["drop_random_mrr"] for f, m in means.items()}
+    ratio = {f: top[f] / rnd[f] if rnd[f] > 0 else (math.inf if top[f] > 0 else 0.0) for f in top}
+    return {"k": k, "mrr_drop_top": top, "mrr_drop_random": rnd,
+            "olmoe_minus_qwen2moe_mrr_drop": top["olmoe"] - top["qwen2moe"],
+            "top_over_random": {f: min(v, 1e6) for f, v in ratio.items()},
+            "top_over_random_min": min(min(ratio.values()), 1e6)}
+
+
 @experiment("moe_attribution_blocking")
 def block(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Block top-k attributed vs k random experts per relation type, model with vs without shared experts."""
+    """Block top-k attributed vs k random experts per relation type, model with vs without shared experts.
+
+    ``summary`` uses the configured ``mode`` (default: reroute); ``summary_<other mode>`` reports the other reading
+    of blocking on the same attributions, for comparison only."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed = int(cfg.get("seed", 0))
+    seed, k, draws = int(cfg.get("seed", 0)), int(cfg["k"]), int(cfg["random_draws"])
+    mode = cfg.get("mode", "reroute")
+    other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
-    curves = {}
+    curves, alt = {}, {}
     for family in ("qwen2moe", "olmoe"):
         model = load(cfg, family)
         facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
         ea = moe.attribute(model, facts, "expert", method=cfg.get("method", "grad"), steps=int(cfg.get("ig_steps", 16)))
-        res[family] = blocking.blocking_by_relation(model, facts, ea, int(cfg["k"]), int(cfg["random_draws"]), seed)
-        curves[f"{family} top"] = [blocking.blocking_by_relation(model, facts, ea, k, 1, seed)["mean"]["drop_top_mrr"]
-                                   for k in cfg["curve_k"]]
-        curves[f"{family} random"] = [blocking.blocking_by_relation(model, facts, ea, k, int(cfg["random_draws"]),
-                                                                    seed)["mean"]["drop_random_mrr"]
-                                      for k in cfg["curve_k"]]
-    top = {f: res[f]["mean"]["drop_top_mrr"] for f in ("qwen2moe", "olmoe")}
-    rnd = {f: res[f]["mean"]["drop_random_mrr"] for f in ("qwen2moe", "olmoe")}
-    ratio = {f: top[f] / rnd[f] if rnd[f] > 0 else (math.inf if top[f] > 0 else 0.0) for f in top}
-    res["summary"] = {"k": int(cfg["k"]), "mrr_drop_top": top, "mrr_drop_random": rnd,
-                      "olmoe_minus_qwen2moe_mrr_drop": top["olmoe"] - top["qwen2moe"],
-                      "top_over_random": {f: min(v, 1e6) for f, v in ratio.items()},
-                      "top_over_random_min": min(min(ratio.values()), 1e6)}
+        res[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=mode)
+        alt[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=other)["mean"]
+        runs = [blocking.blocking_by_relation(model, facts, ea, kk, draws, seed, mode=mode)["mean"]
+                for kk in cfg["curve_k"]]
+        curves[f"{family} top"] = [r["drop_top_mrr"] for r in runs]
+        curves[f"{family} random"] = [r["drop_random_mrr"] for r in runs]
+    res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2moe", "olmoe")}, k)
+    res[f"summary_{other}"] = _blocking_summary(alt, k)
     res["curves"] = {"k": list(cfg["curve_k"]), **curves}
     _plot(out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",
-          "blocking top-attributed vs random experts", x=list(cfg["curve_k"]))
+          f"blocking top-attributed vs random experts ({mode})", x=list(cfg["curve_k"]))
     return res
 
 

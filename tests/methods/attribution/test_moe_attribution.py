@@ -173,3 +173,18 @@ def test_ig_agrees_with_the_project_ig_where_the_definitions_coincide():
         for i in range(2):
             ref = integrated_gradients(model, b.ids[i], int(b.target[i]), unit=unit, steps=8, rule="middle")
             torch.testing.assert_close(ours[i], ref, rtol=1e-4, atol=1e-6)
+
+
+def test_zero_mode_blocking_keeps_routing_and_zeroes_the_experts():
+    model, b = tiny("olmoe"), facts(12)
+    ea = moe.attribute(model, b, "expert")
+    res = blocking.blocking_by_relation(model, b, ea, 2, random_draws=1, mode="zero")
+    rel = res["relations"]["0"]
+    zeroed = copy.deepcopy(model)
+    with torch.no_grad():
+        for l, e in rel["blocked"]:
+            _experts(zeroed, l).down_proj[e].zero_()
+    facts0 = b.take((b.relation == 0).nonzero()[:, 0])
+    assert rel["top"] == moe.ranking_metrics(zeroed, facts0)
+    with pytest.raises(AttributionError, match="unknown blocking mode"):
+        blocking.blocking_by_relation(model, b, ea, 2, mode="drop")

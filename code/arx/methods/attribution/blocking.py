@@ -2,7 +2,8 @@
 
 Experts are ranked over all (layer, expert) pairs by the summed attribution of the relation's facts; blocking takes
 them out of the router's top-k (:func:`arx.methods.attribution.units.gated`), so they receive no token. The drop
-is relative: (MRR_before − MRR_after) / MRR_before, and the same for HIT@10.
+is relative: (MRR_before − MRR_after) / MRR_before, and the same for HIT@10. ``mode="zero"`` is the other reading
+of "blocking": tokens keep their routing and the blocked experts' gated outputs are set to 0 (no substitute expert).
 """
 
 from __future__ import annotations
@@ -45,9 +46,20 @@ def _drop(before: dict, after: dict) -> dict[str, float]:
     return {m: (before[m] - after[m]) / before[m] if before[m] > 0 else 0.0 for m in ("mrr", "hit@10")}
 
 
+MODES = ("reroute", "zero")
+
+
+def _blocked_metrics(model: nn.Module, facts: FactBatch, mask: torch.Tensor, mode: str) -> dict:
+    if mode == "reroute":
+        return ranking_metrics(model, facts, blocked=mask)
+    return ranking_metrics(model, facts, gates={"expert": (~mask).float().to(next(model.parameters()).device)})
+
+
 def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.Tensor, k: int,
-                         random_draws: int = 5, seed: int = 0) -> dict[str, object]:
+                         random_draws: int = 5, seed: int = 0, mode: str = "reroute") -> dict[str, object]:
     """Per relation: metrics before, after blocking its top-k experts, after blocking k random ones (mean of draws)."""
+    if mode not in MODES:
+        raise AttributionError(f"unknown blocking mode {mode!r}; use one of {MODES}")
     lay = layout(model)
     _check_k(lay, k)
     if expert_attr.shape != (len(batch), lay.num_layers, lay.num_experts):
@@ -60,8 +72,8 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
         facts = batch.take(idx)
         before = ranking_metrics(model, facts)
         top = top_expert_mask(expert_attr[idx.cpu()].sum(0), k, lay)
-        after = ranking_metrics(model, facts, blocked=top)
-        rand = [_drop(before, ranking_metrics(model, facts, blocked=random_expert_mask(k, lay, gen)))
+        after = _blocked_metrics(model, facts, top, mode)
+        rand = [_drop(before, _blocked_metrics(model, facts, random_expert_mask(k, lay, gen), mode))
                 for _ in range(random_draws)]
         out[str(rel)] = {"before": before, "top": after, "drop_top": _drop(before, after),
                          "drop_random": {m: sum(r[m] for r in rand) / len(rand) for m in ("mrr", "hit@10")},
@@ -69,4 +81,4 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
     rels = [v for v in out.values()]
     summary = {f"{which}_{m}": sum(r[which][m] for r in rels) / len(rels)
                for which in ("drop_top", "drop_random") for m in ("mrr", "hit@10")}
-    return {"relations": out, "mean": summary}
+    return {"mode": mode, "relations": out, "mean": summary}
