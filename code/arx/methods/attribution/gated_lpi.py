@@ -85,9 +85,13 @@ def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[
     layout(model)
     device = next(model.parameters()).device
     b = batch.to(device)
-    a = {n: state_a[n].to(device, torch.float32) for n in names}
-    delta = {n: state_b[n].to(device, torch.float32) - a[n] for n in names}
-    grads = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in names.items()}
+    # memory: the model + θ_a + Δ in the model's dtype; per-neuron sums are reduced layer by layer every step
+    a = {n: state_a[n].to(device, p.dtype) for n, p in names.items()}
+    delta = {n: state_b[n].to(device, p.dtype) - a[n] for n, p in names.items()}
+    groups = _neuron_params(model)
+    owned = {n for _l, _k, roles in groups for n, _ in roles}
+    per_group = [torch.zeros(0)] * len(groups)
+    rest = 0.0
     was_training = model.training
     model.eval()
 
@@ -96,14 +100,20 @@ def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[
             for n, p in names.items():
                 p.copy_(a[n] + beta * delta[n])
 
+    def part(n: str) -> torch.Tensor:
+        g = names[n].grad
+        return delta[n].float() * (g.float() if g is not None else 0.0) / steps
+
     try:
         for k in range(steps):
             load((k + 0.5) / steps)
             model.zero_grad(set_to_none=True)
             target_logprob(model, b).sum().backward()
-            for n, p in names.items():
-                if p.grad is not None:
-                    grads[n] += p.grad.float() / steps
+            with torch.no_grad():
+                for i, (_l, _kind, roles) in enumerate(groups):
+                    v = _per_neuron({n: part(n) for n, _ in roles}, roles).cpu()
+                    per_group[i] = v if k == 0 else per_group[i] + v
+                rest += float(sum(part(n).sum() for n in names if n not in owned))
         with torch.no_grad():
             load(0.0)
             f_a = float(target_logprob(model, b).sum())
@@ -112,17 +122,10 @@ def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    contrib = {n: (delta[n] * grads[n]).cpu() for n in names}
-    per_layer, layer_of, owned = [], [], set()
-    for l, _kind, roles in _neuron_params(model):
-        v = _per_neuron(contrib, roles)
-        per_layer.append(v)
-        layer_of.append(torch.full((len(v),), l))
-        owned.update(n for n, _ in roles)
-    neurons = torch.cat(per_layer)
-    rest = float(sum(contrib[n].sum() for n in names if n not in owned))
+    neurons = torch.cat(per_group)
+    layer_of = torch.cat([torch.full((len(v),), l) for (l, _k, _r), v in zip(groups, per_group)])
     total = f_b - f_a
-    return LPIResult(total, neurons, torch.cat(layer_of), rest, abs(float(neurons.sum()) + rest - total))
+    return LPIResult(total, neurons, layer_of, rest, abs(float(neurons.sum()) + rest - total))
 
 
 def concentration(neurons: torch.Tensor, fraction: float = 0.01) -> float:
