@@ -6,10 +6,11 @@ Protocol (one code path for every scale; sizes come from workflows/config/moe_at
   ``{"prompt", "object", "relation"}`` and scores the object's first token with the model's tokenizer;
 * ``moe_attribution_base``: trains three models on all facts (small/medium): ``qwen2moe`` (routed + shared experts,
   deeper), ``olmoe`` (more, finer experts, no shared, shallower), ``llama`` (dense); keeps intermediate checkpoints;
-* ``moe_attribution_cross``: gradient × gate attribution of every fact to experts, shared experts, heads and dense
-  neurons; layer profiles, per-layer efficiency (MoE vs dense), head–expert correlation with a permutation test,
-  head masking (MoE vs dense);
+* ``moe_attribution_cross``: attribution (``method``: IG over the unit gates in the configs; gradient × gate or
+  ablation) of every fact to experts, shared experts, heads and dense neurons; layer profiles, per-layer
+  efficiency (MoE vs dense), head–expert correlation with a permutation test, head masking (MoE vs dense);
 * ``moe_attribution_blocking``: per relation type, block the top-k attributed experts vs k random experts;
+* the models are built here from transformers configs because the zoo (``arx.models``) was not available yet.
 * ``moe_attribution_lpi``: Gated-LPI over consecutive checkpoints of the MoE and the dense model; concentration of
   positive updates in the top 1 % of neurons, stability (Spearman ρ between consecutive steps).
 """
