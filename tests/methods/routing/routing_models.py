@@ -1,7 +1,8 @@
 """Tiny MoE models built straight from transformers configs (no zoo needed)."""
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, OlmoeConfig, OlmoeForCausalLM, Qwen2MoeConfig, Qwen2MoeForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM, OlmoeConfig, OlmoeForCausalLM,
+                          Qwen2MoeConfig, Qwen2MoeForCausalLM)
 
 
 def tiny_qwen2moe(layers: int = 4, experts: int = 8) -> Qwen2MoeForCausalLM:
@@ -23,3 +24,10 @@ def tiny_llama() -> LlamaForCausalLM:
     torch.manual_seed(0)
     return LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                         num_attention_heads=4, num_key_value_heads=4))
+
+
+def tiny_mixtral(layers: int = 3) -> MixtralForCausalLM:
+    torch.manual_seed(0)
+    return MixtralForCausalLM(MixtralConfig(
+        vocab_size=40, hidden_size=32, intermediate_size=16, num_hidden_layers=layers, num_attention_heads=4,
+        num_key_value_heads=4, num_local_experts=8, num_experts_per_tok=2))

@@ -6,7 +6,7 @@ import torch
 from arx.methods.routing import (RoutingError, collect_routing, moe_layers, random_selection, restrict_training,
                                  tripartite_selection)
 
-from .routing_models import tiny_llama, tiny_olmoe, tiny_qwen2moe
+from .routing_models import tiny_llama, tiny_mixtral, tiny_olmoe, tiny_qwen2moe
 
 
 def corpus(n: int = 12, seq: int = 6):
@@ -17,7 +17,7 @@ def corpus(n: int = 12, seq: int = 6):
     return ids, mask, torch.arange(n) % 3
 
 
-@pytest.mark.parametrize("build", [tiny_qwen2moe, tiny_olmoe])
+@pytest.mark.parametrize("build", [tiny_qwen2moe, tiny_olmoe, tiny_mixtral])
 def test_counts_match_a_per_token_recount(build):
     model = build()
     ids, mask, lang = corpus()
@@ -37,8 +37,9 @@ def test_counts_match_a_per_token_recount(build):
     assert torch.allclose(p.sum(-1), torch.ones_like(p.sum(-1)))
 
 
-def test_only_selected_experts_change_after_training():
-    model = tiny_qwen2moe()
+@pytest.mark.parametrize("build", [tiny_qwen2moe, tiny_olmoe, tiny_mixtral])
+def test_only_selected_experts_change_after_training(build):
+    model = build()
     ids, mask, lang = corpus()
     stats = collect_routing(model, ids, mask, lang, ["a", "b", "c"])
     sel = tripartite_selection(stats, "c", experts_per_layer=2)
