@@ -2,7 +2,7 @@
 
 METHOD-NOTES 1.4: same GPT-2-style causal LM (fp32), same prompts (fixed seed), m = 20, left Riemann rule, target =
 gold-token softmax probability at the last position, post-activation FFN neurons; warm-up, median of repeats of the
-whole prompt set; prints prompts/s, ratios and fidelity (Pearson r, Spearman ρ, top-20 Jaccard) per contender.
+whole prompt set (contenders round-robin within each repeat); prints prompts/s, ratios and fidelity (Pearson r, Spearman ρ, top-20 Jaccard) per contender.
 
     python benchmarks/ig_vs_captum.py [--prompts 50 --repeats 5 --threads 2 --layers 6 --width 256 --seq 24]
 """
@@ -109,17 +109,18 @@ def main():
     fns = {"kn_loop": kn_loop, "captum": captum_ig, "ours": ours}
     print(f"GPT-2 {args.layers} layers × {4 * args.width} FFN neurons, {args.prompts} prompts of {args.seq} tokens, "
           f"m={args.steps}, left rule, prob target, {args.threads} threads, device cpu")
-    times, results = {}, {}
-    for name, fn in fns.items():
+    for fn in fns.values():
         for ids, t in prompts[:2]:
             fn(model, ids, t, args.steps)  # warm-up
-        runs = []
-        for _ in range(args.repeats):
+    runs, results = {name: [] for name in fns}, {}
+    for _ in range(args.repeats):  # round-robin, so a change in machine load hits every contender alike
+        for name, fn in fns.items():
             t0 = time.perf_counter()
-            res = [fn(model, ids, t, args.steps) for ids, t in prompts]
-            runs.append(time.perf_counter() - t0)
-        times[name], results[name] = statistics.median(runs), res
-        print(f"{name:8s} median {times[name]:.3f} s  ({args.prompts / times[name]:.1f} prompts/s)")
+            results[name] = [fn(model, ids, t, args.steps) for ids, t in prompts]
+            runs[name].append(time.perf_counter() - t0)
+    times = {name: statistics.median(r) for name, r in runs.items()}
+    for name, t in times.items():
+        print(f"{name:8s} median {t:.3f} s  ({args.prompts / t:.1f} prompts/s)  runs {[round(x, 2) for x in runs[name]]}")
     for ref in ("captum", "kn_loop"):
         fid = [fidelity(o, c) for o, c in zip(results["ours"], results[ref])]
         r, rho, jac = (min(f[i] for f in fid) for i in range(3))
