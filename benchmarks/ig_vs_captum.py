@@ -4,7 +4,7 @@ METHOD-NOTES 1.4: same GPT-2-style causal LM (fp32), same prompts (fixed seed), 
 gold-token softmax probability at the last position, post-activation FFN neurons; warm-up, median of repeats of the
 whole prompt set (contenders round-robin within each repeat); prints prompts/s, ratios and fidelity (Pearson r, Spearman ρ, top-20 Jaccard) per contender.
 
-    python benchmarks/ig_vs_captum.py [--prompts 50 --repeats 5 --threads 2 --layers 6 --width 256 --seq 24]
+    python benchmarks/ig_vs_captum.py [--prompts 50 --repeats 5 --threads 2 --layers 4 --width 128 --seq 24]
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def main():
     ap.add_argument("--prompts", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--seq", type=int, default=24)
     ap.add_argument("--steps", type=int, default=20)
     args = ap.parse_args()
