@@ -64,17 +64,18 @@ def corpus(c: dict[str, Any], seed: int) -> tuple[list[Secret], list[str], list[
     return secrets, [lines[i] for i in order], heldout
 
 
-def build(spec: dict[str, Any], seed: int) -> nn.Module:
+def build(spec: dict[str, Any], seed: int, device: str = "cpu") -> nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     return GPT2LMHeadModel(GPT2Config(vocab_size=len(CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
-                                      **spec))
+                                      **spec)).to(device)
 
 
 def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt_dir: Path | None) -> list[int]:
     """Next-token loss on random windows of the concatenated training stream; ``save_pretrained`` checkpoints."""
     stream = torch.tensor(encode("\n" + "\n".join(lines) + "\n"))
+    dev = next(model.parameters()).device
     seq, bs = int(t["seq_len"]), int(t["batch_size"])
     opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
@@ -83,7 +84,7 @@ def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt
     model.train()
     for step in range(1, steps + 1):
         start = torch.randint(0, len(stream) - seq - 1, (bs,), generator=g)
-        x = torch.stack([stream[s:s + seq + 1] for s in start.tolist()])
+        x = torch.stack([stream[s:s + seq + 1] for s in start.tolist()]).to(dev)
         loss = F.cross_entropy(model(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten())
         opt.zero_grad()
         loss.backward()
@@ -96,20 +97,21 @@ def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt
     return saved
 
 
-def load(path: Path) -> nn.Module:
+def load(path: Path, device: str = "cpu") -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     if not (Path(path) / "config.json").exists():
         raise FileNotFoundError(f"model {path} is missing: run the depn_base rule (snakemake depn_base) first")
-    return AutoModelForCausalLM.from_pretrained(path).eval()
+    return AutoModelForCausalLM.from_pretrained(path).to(device).eval()
 
 
 def perplexity(model: nn.Module, lines: list[str]) -> float:
     """Held-out perplexity: exp of the mean next-token NLL over every line (one padded batch, pad targets masked)."""
     seqs = [encode("\n" + s + "\n") for s in lines]
     width = max(map(len, seqs))
-    ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs])
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs])[:, 1:].bool()
+    dev = next(model.parameters()).device
+    ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs], device=dev)
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=dev)[:, 1:].bool()
     with torch.no_grad():
         nll = F.cross_entropy(model(ids[:, :-1]).logits.transpose(1, 2), ids[:, 1:], reduction="none")
     return float(torch.exp(nll[mask].mean()))
@@ -136,7 +138,7 @@ def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     secrets, lines, heldout = corpus(cfg["corpus"], seed)
     metrics: dict[str, Any] = {}
     for name, spec in cfg["models"].items():
-        model = build(spec, seed)
+        model = build(spec, seed, cfg.get("device", "cpu"))
         steps = train(model, lines, cfg["train"], seed, out / name / "checkpoints")
         model.save_pretrained(out / name)
         exp, acc = memorization(model, secrets)
@@ -155,7 +157,7 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     seed = int(cfg.get("seed", 0))
     secrets, _, heldout = corpus(cfg["corpus"], seed)
-    model = load(Path(cfg["model_dir"]))
+    model = load(Path(cfg["model_dir"]), cfg.get("device", "cpu"))
     sel = cfg["select"]
     exp0, acc0 = memorization(model, secrets)
     mem = [i for i in range(len(secrets)) if float(exp0[i]) >= float(cfg["memorized_bits"])][:int(cfg["max_items"])]
@@ -184,7 +186,7 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         with edited(model, units):
             per_item_red.append(_reduction(e_before[i:i + 1], memorization(model, [items[i]])[0]))
     saved = persistent_edit(model, agg)
-    ids = torch.tensor([list(items[0].ids)])
+    ids = torch.tensor([list(items[0].ids)], device=next(model.parameters()).device)
     with torch.no_grad(), edited(model, agg):
         same = float((saved(ids).logits - model(ids).logits).abs().max())
     save_edited(model, agg, out / "edited_model")
@@ -243,7 +245,7 @@ def dynamics(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     k = int(cfg["top_k"])
 
     def measure(path: Path) -> dict[str, float]:
-        model = load(path)
+        model = load(path, cfg.get("device", "cpu"))
         scores = item_scores(model, items, cfg["ig"])
         mass = sum(float(s.flatten().topk(k).values.sum()) for s in scores) / len(scores)
         return {"mean_exposure": float(memorization(model, secrets)[0].mean()), "attribution_mass": mass}
