@@ -3,7 +3,9 @@
 Small scale: GPT-2-style causal LMs trained here on a synthetic private corpus (``<name> phone <d digits>.`` records,
 each repeated 1..R times among filler sentences; one character per token, so digits are single tokens). The zoo
 (issue 4) and the shared scoring code (issue 7) were not available when this was written: the corpus, tokenizer and
-training live here, deterministic from the config; perplexity is a plain batched mean NLL.
+training live here, deterministic from the config. Perplexity comes from ``arx.methods.scoring``; DEPN's per-digit
+exposure from ``arx.methods.editing.memorization``, cross-checked on a few items by the exact Secret-Sharer exposure
+of ``arx.methods.privacy.exposure``.
 
 * ``depn_base``: trains ``gpt2_private`` and ``gpt2_private_large`` (checkpoints every ``ckpt_every`` steps).
 * ``depn_edit``: memorized items (DEPN exposure ≥ ``memorized_bits``) → per-item IG over all FFN neurons (mean over
@@ -28,7 +30,9 @@ from arx.experiments import experiment
 from arx.methods.attribution.ig import ig_sequence, unit_sites
 from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
 from arx.methods.editing import edited, persistent_edit, save_edited
+from arx.methods import scoring
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
+from arx.methods.privacy.exposure import digit_secret_exposure
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
@@ -106,15 +110,15 @@ def load(path: Path, device: str = "cpu") -> nn.Module:
 
 
 def perplexity(model: nn.Module, lines: list[str]) -> float:
-    """Held-out perplexity: exp of the mean next-token NLL over every line (one padded batch, pad targets masked)."""
-    seqs = [encode("\n" + s + "\n") for s in lines]
-    width = max(map(len, seqs))
-    dev = next(model.parameters()).device
-    ids = torch.tensor([s + [0] * (width - len(s)) for s in seqs], device=dev)
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=dev)[:, 1:].bool()
-    with torch.no_grad():
-        nll = F.cross_entropy(model(ids[:, :-1]).logits.transpose(1, 2), ids[:, 1:], reduction="none")
-    return float(torch.exp(nll[mask].mean()))
+    """Held-out perplexity (token-weighted, shared scoring code) of the filler lines, each framed by newlines."""
+    return scoring.perplexity(model, [encode("\n" + s + "\n") for s in lines])
+
+
+def secret_sharer_exposure(model: nn.Module, secret: Secret) -> float:
+    """Exact Secret-Sharer exposure of one secret among all 10^d digit strings (cross-check of DEPN's metric)."""
+    p0 = secret.positions[0]
+    digits = [DIGITS.index(secret.ids[p]) for p in secret.positions]
+    return digit_secret_exposure(model, secret.ids[:p0], digits, DIGITS)
 
 
 def memorization(model: nn.Module, secrets: list[Secret]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,9 +176,12 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     if not agg:
         raise RuntimeError("the aggregator kept no neuron: lower select.min_item_fraction")
     ppl0 = perplexity(model, heldout)
+    n_ss = int(cfg.get("secret_sharer_items", 0))
+    ss0 = [secret_sharer_exposure(model, s) for s in items[:n_ss]]
     with edited(model, agg):
         e_agg, acc_agg = (t[mem] for t in memorization(model, secrets))
         ppl_agg = perplexity(model, heldout)
+        ss1 = [secret_sharer_exposure(model, s) for s in items[:n_ss]]
     sites = unit_sites(model)
     g = torch.Generator().manual_seed(seed + 1)
     rand = []
@@ -200,6 +207,7 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         "n_items": len(mem), "n_neurons": len(agg), "total_neurons": len(sites) * sites[0].n,
         "exposure": {"before_mean": float(e_before.mean()), "after_mean": float(e_agg.mean()),
                      "max_bits": len(items[0].positions) * math.log2(10), "relative_reduction": red},
+        "secret_sharer_exact_exposure": {"items": n_ss, "before": ss0, "after": ss1},
         "digit_accuracy": {"before": float(acc0[mem].mean()), "after": float(acc_agg.mean())},
         "perplexity": {"before": ppl0, "after": ppl_agg, "relative_increase": ppl_agg / ppl0 - 1},
         "random": {"relative_reductions": rand, "mean_relative_reduction": red_rand,

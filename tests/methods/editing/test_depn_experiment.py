@@ -17,11 +17,13 @@ def test_depn_pipeline(tmp_path):
     m = edit({"corpus": CORPUS, "model_dir": str(tmp_path / "base" / "gpt2_private"), "memorized_bits": 0.0,
               "max_items": 4, "ig": {"steps": 4, "rule": "left", "objective": "logprob"},
               "select": {"fraction": 0.1, "max_per_item": 5, "min_item_fraction": 0.25, "max_neurons": 8},
-              "random_draws": 2}, tmp_path / "edit")
+              "random_draws": 2, "secret_sharer_items": 1}, tmp_path / "edit")
     assert m["n_items"] == 4 and 1 <= m["n_neurons"] <= 8 and sum(m["layer_distribution"]) == m["n_neurons"]
     for key in ("relative_reduction",):
         assert isinstance(m["exposure"][key], float)
     assert m["persistent_vs_runtime_max_abs_logit_diff"] <= 1e-6
+    ss = m["secret_sharer_exact_exposure"]
+    assert len(ss["before"]) == len(ss["after"]) == 1 and 0 <= ss["before"][0] <= 3 * 3.33
     assert (tmp_path / "edit" / "edited_model" / "config.json").exists()
     assert (tmp_path / "edit" / "layer_distribution.png").exists()
     d = dynamics({"corpus": CORPUS, "base_dir": str(tmp_path / "base"), "models": list(MODELS),
