@@ -1,0 +1,96 @@
+"""Causal-LM training on a list of token sequences, optionally with DP-SGD (opacus), for the privacy experiments.
+
+Why here: the privacy experiments need several special trainings (target vs reference model, canary fine-tunes,
+DP-SGD, poisoned pre-training) in which *one training example = one sequence*, as DP-SGD's per-example clipping
+requires; the zoo's shared training code was not available. Batches are right-padded, padding is masked out of the
+loss, and position ids are passed per example (opacus needs per-sample gradients for the position embedding).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel
+from torch import nn
+
+
+class DPConfig(BaseModel):
+    """DP-SGD target: (epsilon, delta) over the whole run; per-example clipping norm; expected batch size."""
+
+    epsilon: float
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+
+
+def _batch(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.as_tensor(list(s))
+        mask[i, :len(s)] = True
+    return ids, mask
+
+
+def _loss(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    pos = torch.arange(ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
+    logits = model(input_ids=ids, attention_mask=mask.long(), position_ids=pos).logits
+    nll = F.cross_entropy(logits[:, :-1].flatten(0, 1), ids[:, 1:].flatten(), reduction="none")
+    m = mask[:, 1:].flatten().float()
+    return (nll * m).sum() / m.sum().clamp(min=1)
+
+
+def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, batch_size: int, lr: float,
+             seed: int = 0, dp: DPConfig | None = None, pad: int = 0) -> dict[str, float]:
+    """Train in place for ``epochs`` passes (sampling without replacement; Poisson sampling under DP).
+
+    Returns the last loss and, under DP, the noise multiplier and the accountant's ε (RDP, opacus).
+    """
+    if not seqs:
+        raise ValueError("no training sequences given")
+    dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model.train()
+    info: dict[str, float] = {}
+    if dp is None:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        steps = max(1, round(epochs * len(seqs) / batch_size))
+        order = torch.cat([torch.randperm(len(seqs), generator=g) for _ in range(int(epochs) + 1)])
+        for step in range(steps):
+            idx = order[step * batch_size:(step + 1) * batch_size].tolist()
+            ids, mask = _batch([seqs[i] for i in idx], pad)
+            loss = _loss(model, ids.to(dev), mask.to(dev))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        info["final_loss"] = loss.item()
+    else:
+        from opacus import PrivacyEngine
+        from torch.utils.data import DataLoader, TensorDataset
+
+        ids, mask = _batch(seqs, pad)
+        loader = DataLoader(TensorDataset(ids, mask), batch_size=batch_size, generator=g)
+        engine = PrivacyEngine(secure_mode=False)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            priv, opt, loader = engine.make_private_with_epsilon(
+                module=model, optimizer=opt, data_loader=loader, target_epsilon=dp.epsilon, target_delta=dp.delta,
+                epochs=max(1, round(epochs)), max_grad_norm=dp.max_grad_norm)
+            for _ in range(max(1, round(epochs))):
+                for b_ids, b_mask in loader:
+                    if len(b_ids) == 0:
+                        continue
+                    loss = _loss(priv, b_ids.to(dev), b_mask.to(dev))
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        priv.remove_hooks()
+        info.update(final_loss=loss.item(), noise_multiplier=float(opt.noise_multiplier),
+                    epsilon_spent=float(engine.get_epsilon(dp.delta)))
+    model.eval()
+    return info
