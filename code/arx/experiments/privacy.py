@@ -15,7 +15,6 @@ built here, deterministic from the config, one training example = one line.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -67,12 +66,13 @@ def sentences(n: int, g: torch.Generator) -> list[str]:
     return out
 
 
-def build(spec: dict[str, Any], seed: int, vocab: int = len(CHARS)) -> nn.Module:
+def build(cfg: dict[str, Any], seed: int, vocab: int = len(CHARS)) -> nn.Module:
+    """The config's GPT-2 (``model``) on the config's ``device``."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, bos_token_id=0, eos_token_id=0,
-                                      pad_token_id=0, **spec)).eval()
+                                      pad_token_id=0, **cfg["model"])).to(cfg.get("device", "cpu")).eval()
 
 
 def _tpr(m: np.ndarray, n: np.ndarray, fprs: list[float]) -> dict[str, float]:
@@ -93,7 +93,7 @@ def exposure_vs_repetition(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             groups.setdefault(r, []).append((nm, secret))
             train += [line(f"{nm} pin {''.join(map(str, secret))}.")] * r
     train += [line(s) for s in sentences(int(cfg["n_filler"]), g)]
-    model = build(cfg["model"], seed)
+    model = build(cfg, seed)
     info = train_lm(model, train, **cfg["train"], seed=seed)
     res: dict[str, Any] = {"train": info, "by_repeats": {}}
     means = []
@@ -138,9 +138,9 @@ def membership_inference(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     if len(texts) < 3 * n:
         raise ValueError("not enough distinct sentences: raise the vocabulary or lower n_members")
     members, nonmembers, refdata = texts[:n], texts[n:2 * n], texts[2 * n:]
-    target = build(cfg["model"], seed)
+    target = build(cfg, seed)
     t_info = train_lm(target, [line(s) for s in members], **cfg["train"], seed=seed)
-    ref = build(cfg["model"], seed + 1)
+    ref = build(cfg, seed + 1)
     r_info = train_lm(ref, [line(s) for s in refdata], **cfg["train"], seed=seed + 1)
     sm = _scores(target, [line(s) for s in members], members, ref, float(cfg["min_k"]))
     sn = _scores(target, [line(s) for s in nonmembers], nonmembers, ref, float(cfg["min_k"]))
@@ -155,7 +155,7 @@ def membership_inference(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
 def _canary_run(cfg: dict[str, Any], out: Path, dp: DPConfig | None) -> dict[str, Any]:
     seed, n, L, k_new = int(cfg["seed"]), int(cfg["n_canaries"]), int(cfg["length"]), int(cfg["n_new_tokens"])
     g = torch.Generator().manual_seed(seed)
-    base = build(cfg["model"], seed, vocab=len(CHARS) + k_new)
+    base = build(cfg, seed, vocab=len(CHARS) + k_new)
     train_lm(base, [line(s) for s in sentences(int(cfg["n_pretrain"]), g)], **cfg["pretrain"], seed=seed)
     kinds = {"random": canaries.random_canaries(n, L, LETTERS, seed + 1),
              "designed": canaries.new_token_canaries(n, L, len(CHARS), k_new, seed + 2)}
@@ -180,6 +180,7 @@ def designed_vs_random(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     r, d = res["random"]["tpr_at_0.01"], res["designed"]["tpr_at_0.01"]
     res["designed_over_random_tpr"] = d / r if r > 0 else (math.inf if d > 0 else 0.0)
     res["designed_over_random_tpr_capped"] = min(res["designed_over_random_tpr"], 1e6)
+    res["holds"] = int(res["designed_over_random_tpr"] >= 3.0 and d >= 0.10)  # issue 7, claim 2
     return res
 
 
@@ -210,7 +211,7 @@ def neural_phishing(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             pc = [encode(f"\n{name(g)} of {WORDS[int(torch.randint(0, len(WORDS), (1,), generator=g))]} pin ")
                   for _ in range(int(cfg["n_poison"]))]
             pre += phishing.poison_sentences(pc, DIGITS, d, encode(".\n"), seed + 7) * int(cfg["poison_repeats"])
-        model = build(cfg["model"], seed)
+        model = build(cfg, seed)
         train_lm(model, pre, **cfg["pretrain"], seed=seed)
         train_lm(model, fine, **cfg["finetune"], seed=seed + 1)
         res[arm] = {b: phishing.extraction_rate(model, ctx, [[DIGITS[k] for k in s] for s in secrets], DIGITS, beams)
@@ -219,5 +220,5 @@ def neural_phishing(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     p, q = res["poison"]["greedy"], res["no_poison"]["greedy"]
     res["success_rate"] = p
     res["poison_over_no_poison"] = min(p / q if q > 0 else (1e6 if p > 0 else 0.0), 1e6)
-    (out / "summary.json").write_text(json.dumps({"poison": p, "no_poison": q}))
+    res["holds"] = int(p >= 0.10 and res["poison_over_no_poison"] >= 2.0)  # issue 7, claim 5
     return res
