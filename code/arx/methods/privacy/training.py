@@ -74,10 +74,10 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
 
         ids, mask = _batch(seqs, pad)
         loader = DataLoader(TensorDataset(ids, mask), batch_size=batch_size, generator=g)
-        engine = PrivacyEngine(secure_mode=False)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # opacus warns that its fast (non-cryptographic) RNG is in use
+            engine = PrivacyEngine(secure_mode=False)
             priv, opt, loader = engine.make_private_with_epsilon(
                 module=model, optimizer=opt, data_loader=loader, target_epsilon=dp.epsilon, target_delta=dp.delta,
                 epochs=max(1, round(epochs)), max_grad_norm=dp.max_grad_norm)
