@@ -135,3 +135,29 @@ def test_dvc_tracked_outputs_not_pulled_are_not_tampering(arx, exp, art):
     (d / "arrays.dvc").unlink()  # no longer tracked: a missing output is now a problem
     code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
     assert code == 1 and "residuals.npy: listed in" in json.loads(out)["tampered"][0]
+
+
+def _add_condition(art, condition: str) -> None:
+    path = art / CLAIM
+    text = path.read_text()
+    path.write_text(text.replace("    threshold: 0.9\n  paper:", f"    threshold: 0.9\n    also:\n{condition}  paper:", 1))
+
+
+@pytest.mark.parametrize("condition,verdict", [
+    ("    - {key: fit.weight_error, comparator: '<=', threshold: 1.0}\n", "reproduced"),
+    ("    - {key: fit.weight_error, comparator: '<', threshold: 0.0}\n", "refuted"),
+])
+def test_every_condition_of_a_compound_check_must_hold(arx, exp, art, condition, verdict):
+    _add_condition(art, condition)
+    assert exp("toy_fit")[0] == 0
+    _, out, _ = arx("review", "--claim", "toy_fit_recovers_weights", "--json")
+    (result,) = [r for r in json.loads(out)["results"] if r["claim"] == "toy_fit_recovers_weights"]
+    assert result["verdict"] == verdict
+    assert "fit.r2" in result["reason"] and "fit.weight_error" in result["reason"]
+
+
+def test_compound_condition_with_a_missing_key_is_a_clear_error(arx, exp, art):
+    _add_condition(art, "    - {key: fit.nope, comparator: '<=', threshold: 1.0}\n")
+    assert exp("toy_fit")[0] == 0
+    code, _, err = arx("review", "--claim", "toy_fit_recovers_weights")
+    assert code == 2 and "fit.nope" in err and "toy_fit_recovers_weights.yaml" in err

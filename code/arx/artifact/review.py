@@ -22,7 +22,7 @@ from .config import build_config
 from .evidence import digests, dvc_entries, resolve_evidence, sha256
 from .exploration import NODES, node_path, now_iso, state_dir
 from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
-from .schema import Check, CheckResult, Claim, MetricsFile, ReviewReport
+from .schema import CheckResult, Claim, Condition, MetricsFile, ReviewReport
 
 REVIEW_FILE = Path("evidence") / "review.json"
 
@@ -54,7 +54,7 @@ def lookup(metrics: dict, key: str, source: str, field_: str) -> Any:
     return node
 
 
-def compare(check: Check, value: float) -> bool:
+def compare(check: Condition, value: float) -> bool:
     c, t = check.comparator, check.threshold
     if c == ">=":
         return value >= t
@@ -153,29 +153,34 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str) -> CheckResult:
     check = claim.checks.get(scale)
     if check is None:
         return CheckResult(claim=claim.id, scale=scale, verdict="inconclusive", reason=f"no check at scale {scale}")
-    base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe())
+    base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all())
     st = ins.state(check.evidence, source, f"checks.{scale}.evidence")
     if st.state == "missing":
         return CheckResult(**base, verdict="inconclusive",
                            reason=f"evidence missing: run `snakemake reproduce_claim_{claim.id} --config scale={scale}`")
     if st.state == "tampered":
         return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {st.detail}")
-    value = lookup(st.metrics.metrics, check.key, source, f"checks.{scale}.key")
+    values = [lookup(st.metrics.metrics, c.key, source, f"checks.{scale}.key") for c in check.conditions()]
     if st.metrics.provenance.scale != scale:
         return CheckResult(**base, verdict="inconclusive",
                            reason=f"evidence was produced at scale {st.metrics.provenance.scale}, not {scale}: run "
                                   f"`snakemake reproduce_claim_{claim.id} --config scale={scale} --forcerun {check.rule}`")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    parts, failed = [], False
+    for cond, value in zip(check.conditions(), values):
         if value is None:
-            return CheckResult(**base, verdict="inconclusive", reason=f"{check.key} is null (NaN or not computed)")
-        raise ArtifactError(source, f"checks.{scale}.key", f"{check.key!r} is a {type(value).__name__} in "
-                            f"{check.evidence}, not a number", "point the key at a numeric metric")
-    value = float(value)
-    if not math.isfinite(value):
-        return CheckResult(**base, verdict="inconclusive", value=None, reason=f"{check.key} is {value}")
-    ok = compare(check, value)
-    return CheckResult(**base, value=value, verdict="reproduced" if ok else "refuted",
-                       reason=f"{check.key} = {value:.6g}; needs {check.describe()}")
+            return CheckResult(**base, verdict="inconclusive", reason=f"{cond.key} is null (NaN or not computed)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ArtifactError(source, f"checks.{scale}.key", f"{cond.key!r} is a {type(value).__name__} in "
+                                f"{check.evidence}, not a number", "point the key at a numeric metric")
+        value = float(value)
+        if not math.isfinite(value):
+            return CheckResult(**base, verdict="inconclusive", value=None, reason=f"{cond.key} is {value}")
+        ok = compare(cond, value)
+        failed |= not ok
+        parts.append(f"{cond.key} = {value:.6g} ({'ok' if ok else 'fails'}: needs {cond.describe()})"
+                     if check.also else f"{cond.key} = {value:.6g}; needs {cond.describe()}")
+    return CheckResult(**base, value=float(values[0]), verdict="refuted" if failed else "reproduced",
+                       reason="; ".join(parts))
 
 
 def check_graph(root: Path) -> list[str]:

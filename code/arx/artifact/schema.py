@@ -106,33 +106,25 @@ def _require(comparator: str | list[str], required: list[str], forbidden: list[s
             "then": {"required": required, "not": {"anyOf": [{"required": [f]} for f in forbidden]}}}
 
 
-class Check(Strict):
-    """How one scale's evidence decides the claim: ``metrics[key] <comparator> threshold``."""
+_COMPARATOR_RULES = {"allOf": [
+    _require([">=", "<=", ">", "<"], ["threshold"], ["thresholds", "reference"]),
+    _require("between", ["thresholds"], ["threshold", "reference"]),
+    _require("abs_diff_le", ["reference", "threshold"], ["thresholds"]),
+]}
+
+
+class Condition(Strict):
+    """One test on a metric: ``metrics[key] <comparator> threshold``."""
 
     # the comparator-specific rules below (validator) also go into the JSON Schema, for non-Python tools
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": [
-        _require([">=", "<=", ">", "<"], ["threshold"], ["thresholds", "reference"]),
-        _require("between", ["thresholds"], ["threshold", "reference"]),
-        _require("abs_diff_le", ["reference", "threshold"], ["thresholds"]),
-    ]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
 
-    rule: str = Field(description="Snakemake rule that produces the evidence")
-    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json",
-                          json_schema_extra={"pattern": r"^evidence/(?!(.*/)?\.\.(/|$))[^\\]+\.json$"})
     key: str = Field(description="dotted path inside the `metrics` object of the evidence file", min_length=1)
     comparator: Comparator
     threshold: float | None = Field(default=None, description="bound for >=, <=, >, <; tolerance for abs_diff_le")
     thresholds: list[float] | None = Field(default=None, min_length=2, max_length=2,
                                            description="[lo, hi] (inclusive) for between")
     reference: float | None = Field(default=None, description="target value for abs_diff_le")
-
-    @field_validator("evidence")
-    @classmethod
-    def _inside_evidence(cls, v: str) -> str:
-        problem = evidence_path_problem(v, suffix=".json")
-        if problem:
-            raise ValueError(f"evidence {v!r} {problem}")
-        return v
 
     @field_validator("key")
     @classmethod
@@ -176,6 +168,36 @@ class Check(Strict):
         if self.comparator == "abs_diff_le":
             return f"|{self.key} - {self.reference}| <= {self.threshold}"
         return f"{self.key} {self.comparator} {self.threshold}"
+
+
+class Check(Condition):
+    """How one scale's evidence decides the claim: the main condition and every one in ``also`` must hold.
+
+    A claim with several parts (e.g. "monotone *and* the 64x mean >= 2x the 1x mean") states each part's threshold
+    here, in the claim, instead of folding them into one flag computed by the experiment.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
+
+    rule: str = Field(description="Snakemake rule that produces the evidence")
+    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json",
+                          json_schema_extra={"pattern": r"^evidence/(?!(.*/)?\.\.(/|$))[^\\]+\.json$"})
+    also: list[Condition] = Field(default_factory=list,
+                                  description="further conditions on the same evidence file; all must hold")
+
+    @field_validator("evidence")
+    @classmethod
+    def _inside_evidence(cls, v: str) -> str:
+        problem = evidence_path_problem(v, suffix=".json")
+        if problem:
+            raise ValueError(f"evidence {v!r} {problem}")
+        return v
+
+    def conditions(self) -> list[Condition]:
+        return [self, *self.also]
+
+    def describe_all(self) -> str:
+        return " and ".join(c.describe() for c in self.conditions())
 
 
 class PaperReport(Strict):
