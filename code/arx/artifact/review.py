@@ -39,17 +39,24 @@ class EvidenceState:
 
 
 def lookup(metrics: dict, key: str, source: str, field_: str) -> Any:
+    """Value at a dotted ``key``; a metric name that itself contains dots (``tpr_at_0.01``) matches whole."""
     node: Any = metrics
-    for i, part in enumerate(key.split(".")):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+    parts = key.split(".")
+    i = 0
+    while i < len(parts):
+        for j in range(len(parts), i, -1):  # longest name first, so "tpr_at_0.01" beats "tpr_at_0"
+            name = ".".join(parts[i:j])
+            if isinstance(node, dict) and name in node:
+                node, i = node[name], j
+                break
+            if isinstance(node, list) and j == i + 1 and name.isdigit() and int(name) < len(node):
+                node, i = node[int(name)], j
+                break
         else:
             have = ", ".join(sorted(map(str, node))) if isinstance(node, dict) else type(node).__name__
-            where = ".".join(key.split(".")[:i]) or "metrics"
+            where = ".".join(parts[:i]) or "metrics"
             raise ArtifactError(source, field_, f"key {key!r} not found in the metrics file: {where} has no "
-                                f"{part!r} (it has: {have or 'nothing'})",
+                                f"{parts[i]!r} (it has: {have or 'nothing'})",
                                 "fix checks.<scale>.key to a dotted path inside `metrics`")
     return node
 
