@@ -61,6 +61,25 @@ def lookup(metrics: dict, key: str, source: str, field_: str) -> Any:
     return node
 
 
+def _number(metrics: dict, key: str, source: str, field_: str, evidence_hint: str) -> float | None:
+    value = lookup(metrics, key, source, field_)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArtifactError(source, field_, f"{key!r} is a {type(value).__name__} in the metrics file, not a number",
+                            f"point the {evidence_hint} at a numeric metric")
+    return float(value)
+
+
+def _value(metrics: dict, cond: Condition, source: str, where: str) -> float | None:
+    """The tested value of one condition: ``metrics[key]``, or ``metrics[key] - metrics[minus]``."""
+    value = _number(metrics, cond.key, source, f"{where}.key", "key")
+    if cond.minus is None or value is None:
+        return value
+    other = _number(metrics, cond.minus, source, f"{where}.minus", "minus key")
+    return None if other is None else value - other
+
+
 def compare(check: Condition, value: float) -> bool:
     c, t = check.comparator, check.threshold
     if c == ">=":
@@ -167,7 +186,7 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str) -> CheckResult:
                            reason=f"evidence missing: run `snakemake reproduce_claim_{claim.id} --config scale={scale}`")
     if st.state == "tampered":
         return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {st.detail}")
-    values = [lookup(st.metrics.metrics, c.key, source, f"checks.{scale}.key") for c in check.conditions()]
+    values = [_value(st.metrics.metrics, c, source, f"checks.{scale}") for c in check.conditions()]
     if st.metrics.provenance.scale != scale:
         return CheckResult(**base, verdict="inconclusive",
                            reason=f"evidence was produced at scale {st.metrics.provenance.scale}, not {scale}: run "
@@ -175,17 +194,13 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str) -> CheckResult:
     parts, failed = [], False
     for cond, value in zip(check.conditions(), values):
         if value is None:
-            return CheckResult(**base, verdict="inconclusive", reason=f"{cond.key} is null (NaN or not computed)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ArtifactError(source, f"checks.{scale}.key", f"{cond.key!r} is a {type(value).__name__} in "
-                                f"{check.evidence}, not a number", "point the key at a numeric metric")
-        value = float(value)
+            return CheckResult(**base, verdict="inconclusive", reason=f"{cond.subject} is null (NaN or not computed)")
         if not math.isfinite(value):
-            return CheckResult(**base, verdict="inconclusive", value=None, reason=f"{cond.key} is {value}")
+            return CheckResult(**base, verdict="inconclusive", value=None, reason=f"{cond.subject} is {value}")
         ok = compare(cond, value)
         failed |= not ok
-        parts.append(f"{cond.key} = {value:.6g} ({'ok' if ok else 'fails'}: needs {cond.describe()})"
-                     if check.also else f"{cond.key} = {value:.6g}; needs {cond.describe()}")
+        parts.append(f"{cond.subject} = {value:.6g} ({'ok' if ok else 'fails'}: needs {cond.describe()})"
+                     if check.also else f"{cond.subject} = {value:.6g}; needs {cond.describe()}")
     return CheckResult(**base, value=float(values[0]), verdict="refuted" if failed else "reproduced",
                        reason="; ".join(parts))
 

@@ -120,13 +120,16 @@ class Condition(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
 
     key: str = Field(description="dotted path inside the `metrics` object of the evidence file", min_length=1)
+    minus: str | None = Field(default=None, min_length=1,
+                              description="optional second key: the tested value is metrics[key] - metrics[minus] "
+                                          "(for 'A beats B' claims that compare two reported metrics)")
     comparator: Comparator
     threshold: float | None = Field(default=None, description="bound for >=, <=, >, <; tolerance for abs_diff_le")
     thresholds: list[float] | None = Field(default=None, min_length=2, max_length=2,
                                            description="[lo, hi] (inclusive) for between")
     reference: float | None = Field(default=None, description="target value for abs_diff_le")
 
-    @field_validator("key")
+    @field_validator("key", "minus")
     @classmethod
     def _dotted(cls, v: str) -> str:
         if any(part == "" for part in v.split(".")):
@@ -161,13 +164,18 @@ class Condition(Strict):
                 raise ValueError("thresholds and reference must be finite numbers")
         return self
 
+    @property
+    def subject(self) -> str:
+        """What is tested, as text: the key, or ``key - minus``."""
+        return f"{self.key} - {self.minus}" if self.minus else self.key
+
     def describe(self) -> str:
         if self.comparator == "between":
             lo, hi = self.thresholds or (None, None)
-            return f"{self.key} in [{lo}, {hi}]"
+            return f"{self.subject} in [{lo}, {hi}]"
         if self.comparator == "abs_diff_le":
-            return f"|{self.key} - {self.reference}| <= {self.threshold}"
-        return f"{self.key} {self.comparator} {self.threshold}"
+            return f"|{self.subject} - {self.reference}| <= {self.threshold}"
+        return f"{self.subject} {self.comparator} {self.threshold}"
 
 
 class Check(Condition):
