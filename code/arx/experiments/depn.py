@@ -273,6 +273,4 @@ def dynamics(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             "steps_mass_spearman": _spearman(traj["steps"], traj["attribution_mass"]),
             "size_exposure_ratio": large["mean_exposure"] / small["mean_exposure"],
             "size_mass_ratio": large["attribution_mass"] / small["attribution_mass"]}
-    grow["all_grow"] = float(grow["steps_exposure_spearman"] > 0 and grow["steps_mass_spearman"] > 0
-                             and grow["size_exposure_ratio"] > 1 and grow["size_mass_ratio"] > 1)
     return {"trajectory": traj, "sizes": sizes, "growth": grow}

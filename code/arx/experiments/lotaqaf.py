@@ -313,9 +313,7 @@ def task_specific(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                           probe[:, :-1])
     lora16 = res["qlora_unmerged"]
     other = max(res["rtn"], res["qlora_requant_merged"])
-    margin = min(res["lota_merged"] - (lora16 - cfg["lora_margin"]), res["lota_merged"] - other)
     return {"accuracy": res,
             "task_specific": {"lota_acc": res["lota_merged"], "lora16_acc": lora16,
                               "lota_minus_lora16": res["lota_merged"] - lora16,
-                              "best_other_quantized_acc": other, "lota_minus_best_other": res["lota_merged"] - other,
-                              "claim_margin": margin}}
+                              "best_other_quantized_acc": other, "lota_minus_best_other": res["lota_merged"] - other}}

@@ -240,8 +240,7 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                           if "shared" in ffn_units else {})}
         if family == cfg["coordination_model"]:
             c = heads.head_expert_correlation(a["head"], a["expert"], int(cfg["permutations"]), seed)
-            res["coordination"] = {"model": family, **c,
-                                   "r_if_significant": c["r"] if c["p"] < float(cfg["alpha"]) else 0.0}
+            res["coordination"] = {"model": family, **c}
         if family in (cfg["masking_moe"], "llama"):
             head_masking[family] = heads.head_masking(model, facts, a["head"], k)
         del model
@@ -342,8 +341,7 @@ def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                        "stability_spearman": gated_lpi.stability(results)}
         curves[family] = gated_lpi.concentration_curve(pooled)
     moe_s, dense_s = res[cfg["lpi_moe"]]["top_share_mean"], res["llama"]["top_share_mean"]
-    res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_s, "dense_top_share": dense_s,
-                       "moe_share_if_above_dense": moe_s if dense_s < moe_s else 0.0}
+    res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_s, "dense_top_share": dense_s}
     res["concentration_curves"] = curves
     _plot(out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()}, "top fraction of neurons",
           "share of positive Gated-LPI", "concentration of positive updates",

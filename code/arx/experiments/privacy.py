@@ -115,7 +115,6 @@ def exposure_vs_repetition(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     res["monotone_non_decreasing"] = int(all(b >= a for a, b in zip(means, means[1:])))
     res["ratio_max_to_min_repeats"] = means[-1] / max(means[0], 1e-12)
     res["max_exposure_bits"] = d * math.log2(10)
-    res["holds"] = int(res["monotone_non_decreasing"] == 1 and res["ratio_max_to_min_repeats"] >= 2.0)
     return res
 
 
@@ -178,9 +177,8 @@ def _canary_run(cfg: dict[str, Any], out: Path, dp: DPConfig | None) -> dict[str
 def designed_vs_random(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     res = _canary_run(cfg, out, None)
     r, d = res["random"]["tpr_at_0.01"], res["designed"]["tpr_at_0.01"]
-    res["designed_over_random_tpr"] = d / r if r > 0 else (math.inf if d > 0 else 0.0)
-    res["designed_over_random_tpr_capped"] = min(res["designed_over_random_tpr"], 1e6)
-    res["holds"] = int(res["designed_over_random_tpr"] >= 3.0 and d >= 0.10)  # issue 7, claim 2
+    # capped so that "random canaries never detected" stays a finite, JSON-safe number
+    res["designed_over_random_tpr"] = min(d / r, 1e6) if r > 0 else (1e6 if d > 0 else 0.0)
     return res
 
 
@@ -190,7 +188,6 @@ def dp_audit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     res = _canary_run(cfg, out, dp)
     res["theoretical_epsilon"] = dp.epsilon
     res["empirical_epsilon"] = res["designed"]["epsilon_lower_bound"]
-    res["audit_positive_and_below_epsilon"] = int(0 < res["empirical_epsilon"] <= dp.epsilon)
     return res
 
 
@@ -220,5 +217,4 @@ def neural_phishing(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     p, q = res["poison"]["greedy"], res["no_poison"]["greedy"]
     res["success_rate"] = p
     res["poison_over_no_poison"] = min(p / q if q > 0 else (1e6 if p > 0 else 0.0), 1e6)
-    res["holds"] = int(p >= 0.10 and res["poison_over_no_poison"] >= 2.0)  # issue 7, claim 5
     return res

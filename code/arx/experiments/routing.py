@@ -383,9 +383,5 @@ def rise(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             "full_target_gain_f1": g["full"]["target_gain"],
             "random_target_gain_f1": g["random"]["target_gain"],
             "gain_over_random_f1": g["rise"]["target_gain"] - g["random"]["target_gain"],
-            # claim 4 in one number: > 0 iff RISE's others-change >= -1 point (strict at the boundary) and full
-            # fine-tuning's is worse than RISE's
-            "preservation_margin_f1": min(g["rise"]["others_change"] + 1.0,
-                                          g["rise"]["others_change"] - g["full"]["others_change"]),
         },
     }

@@ -13,9 +13,9 @@ from arx.experiments import moe_attribution as X
 torch.set_num_threads(1)
 
 CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2moe_mrr_drop", "summary.top_over_random_min"],
-              "moe_attribution_cross": ["coordination.r_if_significant", "head_masking.dense_minus_moe_hit10_drop",
+              "moe_attribution_cross": ["coordination.r", "coordination.p", "head_masking.dense_minus_moe_hit10_drop",
                                         "efficiency.ratio_min"],
-              "moe_attribution_lpi": ["backbone.moe_share_if_above_dense"]}
+              "moe_attribution_lpi": ["backbone.moe_top_share", "backbone.dense_top_share"]}
 
 
 def _get(d, dotted):

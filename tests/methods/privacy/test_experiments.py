@@ -19,7 +19,8 @@ def run(name, cfg, tmp_path):
 def test_exposure(tmp_path):
     r = run("privacy_exposure", {"digits": 2, "repeats": [1, 4], "per_group": 2, "n_filler": 20,
                                  "n_references": 50, "train": FAST}, tmp_path)
-    assert set(r["mean_exposure"]) == {"0", "1", "4"} and r["holds"] in (0, 1)
+    assert set(r["mean_exposure"]) == {"0", "1", "4"} and r["monotone_non_decreasing"] in (0, 1)
+    assert r["ratio_max_to_min_repeats"] == pytest.approx(r["mean_exposure"]["4"] / r["mean_exposure"]["1"])
     assert all(0 <= e <= r["max_exposure_bits"] + 1e-9 for g in r["by_repeats"].values() for e in g["exposures"])
 
 
@@ -39,12 +40,14 @@ def test_canary_audits(tmp_path, name, extra):
            "pretrain": FAST, "finetune": FAST, **extra}
     r = run(name, cfg, tmp_path)
     assert r["designed"]["epsilon_lower_bound"] >= 0
-    key = "holds" if name == "privacy_canaries" else "audit_positive_and_below_epsilon"
-    assert r[key] in (0, 1)
+    if name == "privacy_canaries":
+        assert 0 <= r["designed_over_random_tpr"] <= 1e6
+    else:
+        assert r["empirical_epsilon"] == r["designed"]["epsilon_lower_bound"] and r["theoretical_epsilon"] == 4.0
 
 
 def test_phishing(tmp_path):
     r = run("privacy_phishing", {"digits": 3, "n_secrets": 4, "secret_repeats": 1, "n_poison": 4,
                                  "poison_repeats": 1, "n_pretrain": 20, "n_finetune": 10, "beams": 2,
                                  "pretrain": FAST, "finetune": FAST}, tmp_path)
-    assert 0 <= r["success_rate"] <= 1 and r["holds"] in (0, 1)
+    assert 0 <= r["success_rate"] <= 1 and r["poison_over_no_poison"] >= 0

@@ -20,7 +20,6 @@ TINY = {
     "lota": {"rank": 8, "omega": 4, "steps": 8, "sigma0": 0.95, "sigma1": 0.999, "sigma2": 0.9999},
     "lora": {"rank": 4, "alpha": 8, "lr": 0.01, "steps": 8},
     "bits": 4,
-    "lora_margin": 0.10,
 }
 
 
@@ -50,7 +49,7 @@ def test_mmlu_and_task_experiments_produce_claim_keys(base_dir, tmp_path):
     assert m["chosen_bits"] in (3, 4) and math.isfinite(m["recovery"]["fraction_recovered"])
     assert "lota_minus_qlora_requant" in m["vs_lora_merged"]
     t = L.task_specific(cfg, tmp_path)
-    assert math.isfinite(t["task_specific"]["claim_margin"])
+    assert math.isfinite(t["task_specific"]["lota_minus_lora16"])
 
 
 def test_missing_base_model_names_the_rule(tmp_path):
