@@ -34,3 +34,10 @@ def test_resume_from_last_checkpoint_matches_uninterrupted(tmp_path):
     resumed, rr = _run(tok, tmp_path / "cut", steps=6, every=3)
     assert rr.resumed_from == 3 and rr.losses == rf.losses
     assert all(torch.allclose(p, q) for p, q in zip(full.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_changed_config_does_not_resume(tmp_path):
+    tok = train_tokenizer(TEXTS, vocab_size=60)
+    _run(tok, tmp_path, steps=3, every=3)
+    _, r = _run(tok, tmp_path, steps=6, every=3)
+    assert r.resumed_from == 0

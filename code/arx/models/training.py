@@ -59,9 +59,12 @@ def encode(tokenizer, texts: Sequence[str], seq_len: int, loss_masks: Sequence[S
     return ids, labels
 
 
-def _last_checkpoint(out: Path) -> tuple[int, Path] | None:
+def _last_checkpoint(out: Path, cfg: "TrainConfig") -> tuple[int, Path] | None:
+    """The last complete checkpoint written with the same config (a changed config starts afresh)."""
+    same = json.loads(json.dumps(asdict(cfg)))
     steps = sorted((int(p.name.split("_")[1]), p) for p in (out / "checkpoints").glob("step_*")
-                   if (p / "train_state.pt").exists())
+                   if (p / "train_state.pt").exists() and (p / "train_config.json").exists()
+                   and json.loads((p / "train_config.json").read_text()) == same)
     return steps[-1] if steps else None
 
 
@@ -88,7 +91,7 @@ def train(model: torch.nn.Module, tokenizer, texts: Sequence[str], config: Train
     res = TrainResult()
     out = Path(cfg.out_dir) if cfg.out_dir else None
     start = 0
-    if out is not None and (last := _last_checkpoint(out)) is not None:
+    if out is not None and (last := _last_checkpoint(out, cfg)) is not None:
         start, path = last
         state = torch.load(path / "train_state.pt", weights_only=True)
         from safetensors.torch import load_file
