@@ -18,7 +18,8 @@ from captum.attr import LayerIntegratedGradients
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from arx.methods.attribution.ig import alphas, integrated_gradients, unit_sites
+from arx.methods.attribution.ig import alphas, integrated_gradients
+from arx.models import get_adapter
 
 
 def prob(model, ids, target):
@@ -32,11 +33,17 @@ class Probe(nn.Module):
         return x * s[:, None]
 
 
+def ffn_outs(model):
+    """Per layer the module whose input holds the FFN neurons."""
+    adapter = get_adapter(model)
+    return [adapter.ffn_out(l) for l in range(adapter.num_layers)]
+
+
 def captum_ig(model, ids, target, m):
-    sites, probe, state, rows = unit_sites(model), Probe(), {}, []
+    sites, probe, state, rows = ffn_outs(model), Probe(), {}, []
     lig = LayerIntegratedGradients(lambda s, inp: prob(model, inp, target), probe)
     for site in sites:
-        h = site.module.register_forward_pre_hook(
+        h = site.register_forward_pre_hook(
             lambda _m, a: (torch.cat([a[0][:, :-1], probe(a[0][:, -1], state["s"])[:, None]], 1),))
         orig = lig.forward_func
         lig.forward_func = lambda s, inp: (state.update(s=s), orig(s, inp))[1]
@@ -54,9 +61,9 @@ def kn_loop(model, ids, target, m, bs=20):
     sequence with a_l[t] replaced by α·a; scores = a · Σ grad / m."""
     out = []
     a_grid = alphas(m, "left").float()
-    for site in unit_sites(model):
+    for site in ffn_outs(model):
         store = {}
-        h = site.module.register_forward_pre_hook(lambda _m, a: store.update(a=a[0][0, -1].detach()))
+        h = site.register_forward_pre_hook(lambda _m, a: store.update(a=a[0][0, -1].detach()))
         with torch.no_grad():
             model(ids[None])
         h.remove()
@@ -64,7 +71,7 @@ def kn_loop(model, ids, target, m, bs=20):
         total = torch.zeros_like(a)
         for c in range(0, m, bs):
             w = (a_grid[c:c + bs, None] * a).requires_grad_(True)
-            h = site.module.register_forward_pre_hook(
+            h = site.register_forward_pre_hook(
                 lambda _m, x: (torch.cat([x[0][:, :-1], w[:, None]], 1),))
             try:
                 p = prob(model, ids[None].expand(len(w), -1), target)

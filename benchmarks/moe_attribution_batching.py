@@ -17,7 +17,8 @@ import torch
 
 from arx.experiments import moe_attribution as X
 from arx.methods.attribution import moe
-from arx.methods.attribution.units import gated, layout
+from arx.methods.attribution.prompts import target_logprob
+from arx.models import get_adapter
 
 MODELS = Path("evidence/moe_attribution/moe_attribution_base/models")
 CFG = {"world": {"n_name_tokens": 24, "n_subjects": 384, "n_relations": 4, "n_objects_per_relation": 24}}
@@ -36,15 +37,15 @@ def timed(fn, repeats: int = 3):
 
 @torch.no_grad()
 def ablation_loop(model, facts):
-    lay = layout(model)
-    clean = moe.target_logprob(model, facts)
+    lay = get_adapter(model)
+    clean = target_logprob(model, facts)
     res = torch.zeros(len(facts), lay.num_layers, lay.num_experts)
     for l in range(lay.num_layers):
         for e in range(lay.num_experts):
             g = torch.ones(lay.num_layers, lay.num_experts)
             g[l, e] = 0
-            with gated(model, {"expert": g}):
-                res[:, l, e] = clean - moe.target_logprob(model, facts)
+            with lay.gated({"expert": g}):
+                res[:, l, e] = clean - target_logprob(model, facts)
     return res
 
 
@@ -67,7 +68,8 @@ def main() -> None:
           f"{a.facts / t_l:.1f} facts/s, speed-up {t_l / t_b:.1f}x, max|diff| {float((ig_b - ig_l).abs().max()):.2e}")
     t_b, ab_b = timed(lambda: moe.attribute(model, facts, "expert", "ablation", batch_size=a.facts))
     t_l, ab_l = timed(lambda: ablation_loop(model, facts), repeats=1)
-    print(f"ablation ({layout(model).num_layers}x{layout(model).num_experts} experts): batched {a.facts / t_b:.1f} "
+    lay = get_adapter(model)
+    print(f"ablation ({lay.num_layers}x{lay.num_experts} experts): batched {a.facts / t_b:.1f} "
           f"facts/s, per-unit loop {a.facts / t_l:.1f} facts/s, speed-up {t_l / t_b:.1f}x, "
           f"max|diff| {float((ab_b - ab_l).abs().max()):.2e}")
 

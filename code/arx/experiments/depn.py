@@ -27,12 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from arx.experiments import experiment
-from arx.methods.attribution.ig import ig_sequence, unit_sites
+from arx.methods import scoring
+from arx.methods.attribution.ig import ig_sequence
 from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
 from arx.methods.editing import edited, persistent_edit, save_edited
-from arx.methods import scoring
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
+from arx.models import get_adapter
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
@@ -182,11 +183,11 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         e_agg, acc_agg = (t[mem] for t in memorization(model, secrets))
         ppl_agg = perplexity(model, heldout)
         ss1 = [secret_sharer_exposure(model, s) for s in items[:n_ss]]
-    sites = unit_sites(model)
+    adapter = get_adapter(model)
     g = torch.Generator().manual_seed(seed + 1)
     rand = []
     for _ in range(int(cfg["random_draws"])):
-        with edited(model, random_units(len(sites), sites[0].n, len(agg), g, exclude=agg)):
+        with edited(model, random_units(adapter.num_layers, adapter.ffn_dim, len(agg), g, exclude=agg)):
             rand.append(_reduction(e_before, memorization(model, items)[0]))
     per_item_red = []
     for i, units in enumerate(per_item):
@@ -199,12 +200,12 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     save_edited(model, agg, out / "edited_model")
     red, red_rand = _reduction(e_before, e_agg), sum(rand) / len(rand)
     mean_item = sum(per_item_red) / len(per_item_red)
-    dist = layer_distribution(agg, len(sites))
-    _plot_layers(out / "layer_distribution.png", dist, layer_distribution([u for p in per_item for u in p], len(sites)))
+    dist = layer_distribution(agg, adapter.num_layers)
+    _plot_layers(out / "layer_distribution.png", dist, layer_distribution([u for p in per_item for u in p], adapter.num_layers))
     (out / "neurons.json").write_text(json.dumps({"aggregated": agg, "per_item": per_item, "items": mem}))
     return {
         "n_secrets": len(secrets), "n_memorized": int((exp0 >= float(cfg["memorized_bits"])).sum()),
-        "n_items": len(mem), "n_neurons": len(agg), "total_neurons": len(sites) * sites[0].n,
+        "n_items": len(mem), "n_neurons": len(agg), "total_neurons": adapter.num_layers * adapter.ffn_dim,
         "exposure": {"before_mean": float(e_before.mean()), "after_mean": float(e_agg.mean()),
                      "max_bits": len(items[0].positions) * math.log2(10), "relative_reduction": red},
         "secret_sharer_exact_exposure": {"items": n_ss, "before": ss0, "after": ss1},

@@ -28,8 +28,8 @@ from torch import nn
 
 from arx.experiments import experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
-from arx.methods.attribution.moe import FactBatch
-from arx.methods.attribution.units import layout
+from arx.methods.attribution.prompts import FactBatch, ranking_metrics
+from arx.models import get_adapter
 
 PAD, BOS = 0, 1
 
@@ -111,7 +111,7 @@ def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt
     g = torch.Generator().manual_seed(seed)
     model.train()
     coef = getattr(model.config, "router_aux_loss_coef", 0.0)
-    moe_model = layout(model).is_moe
+    moe_model = get_adapter(model).is_moe
     saved = []
     for step in range(1, int(t["steps"]) + 1):
         b = facts.take(torch.randint(0, len(facts), (int(t["batch_size"]),), generator=g))
@@ -210,8 +210,8 @@ def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         model = build(family, cfg["models"][family], vocab, seed).to(cfg.get("device", "cpu"))
         steps = train(model, facts.to(cfg.get("device", "cpu")), cfg["train"], seed, out / "models" / family / "checkpoints")
         model.save_pretrained(out / "models" / family)
-        lay = layout(model)
-        res[family] = {**moe.ranking_metrics(model, facts.to(cfg.get("device", "cpu"))), "checkpoints": steps,
+        lay = get_adapter(model)
+        res[family] = {**ranking_metrics(model, facts.to(cfg.get("device", "cpu"))), "checkpoints": steps,
                        "layers": lay.num_layers, "activated_ffn_params_per_layer": lay.activated_ffn_params(),
                        "params": sum(p.numel() for p in model.parameters())}
     return res
@@ -233,7 +233,7 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         ffn_units = {u: moe.layer_mass(v) for u, v in a.items() if u != "head"}
         eff[family] = moe.per_layer_efficiency(model, ffn_units)
         profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
-        res[family] = {"ranking": moe.ranking_metrics(model, facts),
+        res[family] = {"ranking": ranking_metrics(model, facts),
                        "head_mass_per_layer": moe.layer_mass(a["head"]).tolist(),
                        **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum()
                                                              / sum(ffn_units.values()).sum())}

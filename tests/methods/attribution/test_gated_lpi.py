@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arx.methods.attribution import gated_lpi, moe
-from arx.methods.attribution.units import AttributionError
+from arx.methods.attribution import gated_lpi
+from arx.methods.attribution.prompts import AttributionError, target_logprob
 
 from moe_helpers import facts, tiny
 
@@ -32,9 +32,9 @@ def test_dense_single_changed_neuron_takes_all_neuron_lpi():
     assert res.rest == 0.0
     with torch.no_grad():
         model.load_state_dict(bst, strict=False)
-        fb = float(moe.target_logprob(model, b).sum())
+        fb = float(target_logprob(model, b).sum())
         model.load_state_dict(a, strict=False)
-        fa = float(moe.target_logprob(model, b).sum())
+        fa = float(target_logprob(model, b).sum())
     assert res.total == pytest.approx(fb - fa, abs=1e-5)
     assert abs(res.total) > 1e-2
     assert float(res.neurons.sum()) == pytest.approx(res.total, rel=1e-3, abs=1e-4)

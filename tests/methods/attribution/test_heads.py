@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from arx.methods.attribution import heads, moe
-from arx.methods.attribution.units import AttributionError, layout
+from arx.methods.attribution.prompts import AttributionError, ranking_metrics
+from arx.models import get_adapter
 
 from moe_helpers import facts, tiny
 
@@ -47,12 +48,12 @@ def test_head_masking_equals_zeroing_o_proj_columns():
     model, b = tiny("llama"), facts(10)
     ha = moe.attribute(model, b, "head")
     res = heads.head_masking(model, b, ha, 2)
-    lay = layout(model)
+    lay = get_adapter(model)
     m = copy.deepcopy(model)
     with torch.no_grad():
         for l, h in res["masked"]:
             m.model.layers[l].self_attn.o_proj.weight[:, h * lay.head_dim:(h + 1) * lay.head_dim] = 0
-    assert res["after"] == moe.ranking_metrics(m, b)
+    assert res["after"] == ranking_metrics(m, b)
     assert len(res["masked"]) == 2
     top = ha.sum(0).flatten().topk(2).indices.tolist()
     assert sorted(l * lay.num_heads + h for l, h in res["masked"]) == sorted(top)

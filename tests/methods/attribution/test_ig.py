@@ -6,7 +6,9 @@ from captum.attr import LayerIntegratedGradients
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from arx.methods.attribution.ig import IGError, ig_sequence, integrated_gradients, unit_sites
+from arx.methods.attribution.ig import attribute_ig, ig_sequence, integrated_gradients
+from arx.methods.attribution.prompts import AttributionError, FactBatch
+from arx.models import AdapterError, get_adapter
 from arx.methods.attribution.neurons import SelectionError, aggregate, select_threshold, select_topk
 
 torch.set_num_threads(1)
@@ -29,7 +31,7 @@ class Probe(nn.Module):
 
 def captum_layer(model, ids, target, layer, steps, objective):
     probe = Probe()
-    site = unit_sites(model, "neuron")[layer].module
+    site = get_adapter(model).ffn_out(layer)
     state = {}
 
     def hook(_m, args):
@@ -84,7 +86,7 @@ def test_completeness_large_m():
     with torch.no_grad():
         f1 = torch.log_softmax(model(ids[None]).logits[0, -1], -1)[3]
         for l in range(3):
-            h = unit_sites(model)[l].module.register_forward_pre_hook(
+            h = get_adapter(model).ffn_out(l).register_forward_pre_hook(
                 lambda _m, a: (torch.cat([a[0][:, :-1], torch.zeros_like(a[0][:, -1:])], 1),))
             f0 = torch.log_softmax(model(ids[None]).logits[0, -1], -1)[3]
             h.remove()
@@ -109,15 +111,19 @@ def test_planted_neuron_is_detected():
 def test_bad_inputs_name_the_problem():
     model = gpt2()
     ids = torch.tensor([1, 2, 3])
-    with pytest.raises(IGError, match="unknown layer"):
+    with pytest.raises(AttributionError, match="unknown layer"):
         integrated_gradients(model, ids, 1, layers=[5])
-    with pytest.raises(IGError, match="empty prefix"):
+    with pytest.raises(AttributionError, match="empty prefix"):
         integrated_gradients(model, torch.tensor([], dtype=torch.long), 1)
-    with pytest.raises(IGError, match="unknown unit type"):
+    with pytest.raises(AdapterError, match="no 'expert' units .* needs an MoE model"):
         integrated_gradients(model, ids, 1, unit="expert")
-    with pytest.raises(IGError, match="Riemann rule"):
+    with pytest.raises(AdapterError, match="unknown unit type"):
+        integrated_gradients(model, ids, 1, unit="synapse")
+    with pytest.raises(AttributionError, match="unknown path"):
+        integrated_gradients(model, ids, 1, path="diagonal")
+    with pytest.raises(AttributionError, match="Riemann rule"):
         integrated_gradients(model, ids, 1, rule="simpson")
-    with pytest.raises(IGError, match="vocabulary"):
+    with pytest.raises(AttributionError, match="vocabulary"):
         integrated_gradients(model, ids, V + 3)
     with pytest.raises(SelectionError, match="k=1000"):
         select_topk(torch.rand(3, 128), 1000)

@@ -1,7 +1,7 @@
 """Expert blocking (Li et al.): remove the k most-attributed experts of a relation type from routing, vs k random.
 
 Experts are ranked over all (layer, expert) pairs by the summed attribution of the relation's facts; blocking takes
-them out of the router's top-k (:func:`arx.methods.attribution.units.gated`), so they receive no token. The drop
+them out of the router's top-k (:meth:`arx.models.ModelAdapter.gated`), so they receive no token. The drop
 is relative: (MRR_before − MRR_after) / MRR_before, and the same for HIT@10. ``mode="zero"`` is the other reading
 of "blocking": tokens keep their routing and the blocked experts' gated outputs are set to 0 (no substitute expert).
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from arx.methods.attribution.moe import FactBatch, ranking_metrics
-from arx.methods.attribution.units import AttributionError, Layout, layout
+from arx.methods.attribution.prompts import AttributionError, FactBatch, ranking_metrics
+from arx.models.adapters import ModelAdapter, get_adapter
 
 
-def _check_k(lay: Layout, k: int) -> None:
+def _check_k(lay: ModelAdapter, k: int) -> None:
     lay.require_moe("expert blocking")
     limit = lay.num_layers * (lay.num_experts - lay.top_k)
     if not 1 <= k <= limit:
@@ -24,7 +24,7 @@ def _check_k(lay: Layout, k: int) -> None:
                                "(each layer keeps top_k unblocked experts)")
 
 
-def top_expert_mask(scores: torch.Tensor, k: int, lay: Layout) -> torch.Tensor:
+def top_expert_mask(scores: torch.Tensor, k: int, lay: ModelAdapter) -> torch.Tensor:
     """``[L, E]`` bool mask of the k highest ``scores[L, E]``, at most E − top_k per layer."""
     _check_k(lay, k)
     mask = torch.zeros_like(scores, dtype=torch.bool)
@@ -37,7 +37,7 @@ def top_expert_mask(scores: torch.Tensor, k: int, lay: Layout) -> torch.Tensor:
     return mask
 
 
-def random_expert_mask(k: int, lay: Layout, generator: torch.Generator) -> torch.Tensor:
+def random_expert_mask(k: int, lay: ModelAdapter, generator: torch.Generator) -> torch.Tensor:
     """k uniformly random (layer, expert) pairs under the same per-layer cap."""
     return top_expert_mask(torch.rand(lay.num_layers, lay.num_experts, generator=generator), k, lay)
 
@@ -60,7 +60,7 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
     """Per relation: metrics before, after blocking its top-k experts, after blocking k random ones (mean of draws)."""
     if mode not in MODES:
         raise AttributionError(f"unknown blocking mode {mode!r}; use one of {MODES}")
-    lay = layout(model)
+    lay = get_adapter(model)
     _check_k(lay, k)
     if expert_attr.shape != (len(batch), lay.num_layers, lay.num_experts):
         raise AttributionError(f"expert attributions have shape {tuple(expert_attr.shape)}; expected "

@@ -19,8 +19,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from arx.methods.attribution.moe import FactBatch, target_logprob
-from arx.methods.attribution.units import AttributionError, decoder_layers, layout
+from arx.methods.attribution.prompts import AttributionError, FactBatch, target_logprob
+from arx.models.adapters import get_adapter
 
 
 @dataclass
@@ -41,7 +41,7 @@ class LPIResult:
 def _neuron_params(model: nn.Module) -> list[tuple[int, str, list[tuple[str, str]]]]:
     """Per layer the parameter names owning FFN neurons: (layer, kind, [(param name, role)])."""
     groups = []
-    for l, layer in enumerate(decoder_layers(model)):
+    for l, layer in enumerate(get_adapter(model).layers):
         prefix = {m: n for n, m in model.named_modules()}[layer.mlp]
         mlp = layer.mlp
         experts = getattr(mlp, "experts", None)
@@ -82,7 +82,7 @@ def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[
     missing = [n for n in names if n not in state_a or n not in state_b]
     if missing:
         raise AttributionError(f"checkpoints lack parameters of the model: {missing[:3]}... (same architecture?)")
-    layout(model)
+    get_adapter(model)  # an unsupported model is an error before any work
     device = next(model.parameters()).device
     b = batch.to(device)
     # memory: the model + θ_a + Δ in the model's dtype; per-neuron sums are reduced layer by layer every step

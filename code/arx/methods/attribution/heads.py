@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from arx.methods.attribution.moe import FactBatch, ranking_metrics
-from arx.methods.attribution.units import AttributionError, layout
+from arx.methods.attribution.prompts import AttributionError, FactBatch, ranking_metrics
+from arx.models.adapters import get_adapter
 
 
 def top_heads(head_attr: torch.Tensor, k: int) -> torch.Tensor:
@@ -28,7 +28,7 @@ def top_heads(head_attr: torch.Tensor, k: int) -> torch.Tensor:
 
 def head_masking(model: nn.Module, batch: FactBatch, head_attr: torch.Tensor, k: int) -> dict[str, object]:
     """Relative drop of HIT@10 and MRR when the k most important heads are masked."""
-    lay = layout(model)
+    lay = get_adapter(model)
     if head_attr.shape[1:] != (lay.num_layers, lay.num_heads):
         raise AttributionError(f"head attributions have shape {tuple(head_attr.shape)}; expected "
                                f"[N, {lay.num_layers}, {lay.num_heads}]")

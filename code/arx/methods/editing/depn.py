@@ -16,50 +16,44 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-from arx.methods.attribution.ig import unit_sites
+from arx.models.adapters import get_adapter
 
 
 class EditError(ValueError):
     """Bad edit request (unknown layer or neuron index)."""
 
 
-def _masks(model: nn.Module, units: Iterable[tuple[int, int]]) -> dict[int, torch.Tensor]:
-    sites = unit_sites(model, "neuron")
+def _keep_masks(model: nn.Module, units: Iterable[tuple[int, int]]) -> dict[int, torch.Tensor]:
+    """Per edited layer a ``[ffn_dim]`` bool mask, False at the selected neurons."""
+    adapter = get_adapter(model)
+    n = adapter.units("neuron")
     masks: dict[int, torch.Tensor] = {}
     for l, i in units:
-        if not 0 <= l < len(sites):
-            raise EditError(f"unknown layer {l}: the model has layers 0..{len(sites) - 1}")
-        if not 0 <= i < sites[l].n:
-            raise EditError(f"neuron {i} of layer {l} out of range 0..{sites[l].n - 1}")
-        masks.setdefault(l, torch.ones(sites[l].n, dtype=torch.bool))[i] = False
+        if not 0 <= l < adapter.num_layers:
+            raise EditError(f"unknown layer {l}: the model has layers 0..{adapter.num_layers - 1}")
+        if not 0 <= i < n:
+            raise EditError(f"neuron {i} of layer {l} out of range 0..{n - 1}")
+        masks.setdefault(l, torch.ones(n, dtype=torch.bool))[i] = False
     return masks
 
 
 @contextmanager
 def edited(model: nn.Module, units: Iterable[tuple[int, int]]) -> Iterator[nn.Module]:
-    """Runtime edit: within the block the selected neurons' activations are zero."""
-    sites = unit_sites(model, "neuron")
-    handles = []
-    for l, keep in _masks(model, units).items():
-        def hook(_m, args, keep=keep):
-            x = args[0]
-            return (x * keep.to(x.device, x.dtype),)
-        handles.append(sites[l].module.register_forward_pre_hook(hook))
-    try:
+    """Runtime edit: within the block the selected neurons' activations are zero (a neuron gate of 0)."""
+    device = next(model.parameters()).device
+    gates = {l: keep.to(device, torch.float32) for l, keep in _keep_masks(model, units).items()}
+    with get_adapter(model).gated({"neuron": gates}):
         yield model
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def persistent_edit(model: nn.Module, units: Iterable[tuple[int, int]]) -> nn.Module:
     """A copy of ``model`` whose down-projection weights of the selected neurons are zero."""
-    masks = _masks(model, units)
+    masks = _keep_masks(model, units)
     new = copy.deepcopy(model)
-    sites = unit_sites(new, "neuron")
+    adapter = get_adapter(new)
     with torch.no_grad():
         for l, keep in masks.items():
-            mod = sites[l].module
+            mod = adapter.ffn_out(l)
             drop = (~keep).to(mod.weight.device)
             if hasattr(mod, "nf"):  # GPT-2 Conv1D: weight [in=ffn, out=hidden]
                 mod.weight[drop, :] = 0
