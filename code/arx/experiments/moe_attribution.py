@@ -104,9 +104,7 @@ def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module
 
 
 def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt_dir: Path) -> list[int]:
-    """Cross-entropy on the object token (+ router load balancing); saves a state dict every ``ckpt_every`` steps."""
-    from safetensors.torch import save_file
-
+    """Cross-entropy on the object token (+ router load balancing); saves a checkpoint (save_pretrained) every ``ckpt_every`` steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
     model.train()
@@ -126,8 +124,7 @@ def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt
         if step % int(t["ckpt_every"]) == 0:
             d = ckpt_dir / f"step_{step}"
             d.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
-                      str(d / "model.safetensors"))
+            model.save_pretrained(d)
             saved.append(step)
     model.eval()
     return saved
@@ -299,21 +296,20 @@ def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
     root = _model_dir(cfg, family) / "checkpoints"
     steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     if len(steps) < 3:
-        raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/*.safetensors); Gated-LPI needs "
-                                "at least 3 consecutive ones (train with moe_attribution_base or download them)")
+        raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/ save_pretrained dirs); Gated-LPI "
+                                "needs at least 3 consecutive ones (train with moe_attribution_base or download them)")
     return steps
 
 
 def _load_state(step_dir: Path) -> dict[str, torch.Tensor]:
-    """One checkpoint's tensors (single or sharded safetensors, as saved by save_pretrained or this module)."""
-    from safetensors.torch import load_file
+    """One checkpoint's parameters in the model's own layout. Loaded with ``from_pretrained`` because checkpoints
+    store MoE experts per expert (the published format) while the modules hold them fused."""
+    from transformers import AutoModelForCausalLM
 
-    state: dict[str, torch.Tensor] = {}
-    for f in sorted(step_dir.glob("*.safetensors")):
-        state.update(load_file(str(f)))
-    if not state:
-        raise FileNotFoundError(f"{step_dir} holds no *.safetensors file")
-    return state
+    if not (step_dir / "config.json").exists():
+        raise FileNotFoundError(f"{step_dir} is not a save_pretrained checkpoint (config.json missing)")
+    return {k: v.detach() for k, v in AutoModelForCausalLM.from_pretrained(step_dir, dtype=torch.float32)
+            .state_dict().items()}
 
 
 @experiment("moe_attribution_lpi")

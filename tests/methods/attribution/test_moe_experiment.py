@@ -76,3 +76,37 @@ def test_missing_model_names_the_fix(tmp_path):
         X.load({"models_dir": str(tmp_path)}, "olmoe")
     with pytest.raises(FileNotFoundError, match="huggingface-cli download allenai/OLMoE-1B-7B-0924"):
         X.load({"checkpoints": {"olmoe": "allenai/OLMoE-1B-7B-0924"}, "checkpoints_root": str(tmp_path)}, "olmoe")
+
+
+def test_paper_scale_path_runs_on_local_checkpoints(tmp_path):
+    """Paper scale = the same experiments on checkpoints loaded with from_pretrained from checkpoints_root and facts
+    from a JSONL file; here the 'published' checkpoints are tiny ones saved by the zoo (no hub)."""
+    import json
+
+    from arx.data import train_tokenizer
+    from arx.models import build_model, save_model
+
+    names, rels = ["anna", "ben", "carla", "dmitri", "elena", "farid"], {"lives in": ["lindau", "orvik"],
+                                                                          "works as": ["baker", "pilot"]}
+    facts = [{"prompt": f"{n} {r}", "object": objs[i % 2], "relation": r}
+             for i, n in enumerate(names) for r, objs in rels.items()]
+    tok = train_tokenizer([f"{f['prompt']} {f['object']}" for f in facts], vocab_size=60)
+    paper = yaml.safe_load(open("workflows/config/moe_attribution.yaml"))["paper"]
+    for family, repo in paper["moe_attribution_cross"]["checkpoints"].items():
+        model = build_model({"qwen2moe": "qwen2_moe"}.get(family, family), "tiny", len(tok), seed=1)
+        d = save_model(model, tmp_path / repo.split("/")[-1], tok)
+        for step in (1, 2, 3):  # intermediate checkpoints for Gated-LPI
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(0.01 * torch.randn_like(p))
+            model.save_pretrained(d / "checkpoints" / f"step_{step}")
+    (tmp_path / "facts.jsonl").write_text("".join(json.dumps(f) + "\n" for f in facts))
+    local = {"checkpoints_root": str(tmp_path), "facts_jsonl": str(tmp_path / "facts.jsonl"), "n_facts": 12,
+             "permutations": 20, "ig_steps": 2}
+    cross = X.cross({**paper["moe_attribution_cross"], **local, "mask_heads": 2}, tmp_path / "cross")
+    block = X.block({**paper["moe_attribution_blocking"], **local, "k": 2, "curve_k": [1, 2], "random_draws": 1},
+                    tmp_path / "block")
+    lpi = X.lpi({**paper["moe_attribution_lpi"], **local, "steps": 2}, tmp_path / "lpi")
+    assert cross["qwen2moe"]["ranking"]["n"] == 12 and -1 <= cross["coordination"]["r"] <= 1
+    assert set(block["qwen2moe"]["relations"]) == {"0", "1"}
+    assert len(lpi["olmoe"]["pairs"]) == 2 and lpi["backbone"]["dense_top_share"] > 0
