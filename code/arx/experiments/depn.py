@@ -33,7 +33,7 @@ from arx.methods.attribution.neurons import aggregate, layer_distribution, rando
 from arx.methods.editing import edited, persistent_edit, save_edited
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
-from arx.models import get_adapter
+from arx.models import build_from_config, get_adapter
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
@@ -70,11 +70,8 @@ def corpus(c: dict[str, Any], seed: int) -> tuple[list[Secret], list[str], list[
 
 
 def build(spec: dict[str, Any], seed: int, device: str = "cpu") -> nn.Module:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=len(CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
-                                      **spec)).to(device)
+    return build_from_config("gpt2", seed, vocab_size=len(CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
+                             **spec).to(device)
 
 
 def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt_dir: Path | None) -> list[int]:

@@ -30,6 +30,7 @@ from arx.experiments import experiment
 from arx.methods.quantization import (QuantLinear, TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
                                       merge_lora, merge_lora_requantized, merge_ternary_model, quantize_model,
                                       ternary_parameters)
+from arx.models import build_from_config
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -115,15 +116,12 @@ def batches(ids: torch.Tensor, answer_pos: torch.Tensor, batch_size: int, steps:
 
 
 def build_base(world: FactWorld, cfg: dict[str, Any]) -> nn.Module:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     m = cfg["model"]
-    conf = LlamaConfig(vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
-                       intermediate_size=m["intermediate_size"], num_hidden_layers=m["num_layers"],
-                       num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
-                       max_position_embeddings=16, tie_word_embeddings=False, bos_token_id=world.BOS,
-                       eos_token_id=world.EOS, pad_token_id=world.EOS)
-    return LlamaForCausalLM(conf)
+    return build_from_config("llama", int(cfg["seed"]), vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
+                             intermediate_size=m["intermediate_size"], num_hidden_layers=m["num_layers"],
+                             num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
+                             max_position_embeddings=16, tie_word_embeddings=False, bos_token_id=world.BOS,
+                             eos_token_id=world.EOS, pad_token_id=world.EOS)
 
 
 def device_of(model: nn.Module) -> torch.device:
@@ -255,7 +253,6 @@ def compare_methods(base: nn.Module, world: FactWorld, cfg: dict[str, Any], bits
 def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Train the dense base model on all fact statements (save_pretrained under ``out/model``)."""
     world = world_from(cfg)
-    torch.manual_seed(int(cfg["seed"]))
     model = build_base(world, cfg).to(cfg.get("device", "cpu"))
     ids, pos = world.statements(torch.arange(world.n_subjects))
     t = cfg["train"]

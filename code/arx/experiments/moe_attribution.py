@@ -29,7 +29,7 @@ from torch import nn
 from arx.experiments import experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
-from arx.models import get_adapter
+from arx.models import build_from_config, get_adapter
 
 PAD, BOS = 0, 1
 
@@ -80,27 +80,24 @@ def jsonl_facts(path: Path, tokenizer) -> FactBatch:
 FAMILIES = ("qwen2moe", "olmoe", "llama")
 
 
-def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module:
-    from transformers import (LlamaConfig, LlamaForCausalLM, OlmoeConfig, OlmoeForCausalLM, Qwen2MoeConfig,
-                              Qwen2MoeForCausalLM)
+#: experiment family name -> registry family
+REGISTRY = {"qwen2moe": "qwen2_moe", "olmoe": "olmoe", "llama": "llama"}
 
+
+def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module:
+    if family not in REGISTRY:
+        raise ValueError(f"unknown model family {family!r}; use one of {FAMILIES}")
     common = dict(vocab_size=vocab, hidden_size=spec["hidden_size"], num_hidden_layers=spec["num_layers"],
                   num_attention_heads=spec["num_heads"], num_key_value_heads=spec["num_heads"],
                   max_position_embeddings=16, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=None,
                   tie_word_embeddings=False)
-    torch.manual_seed(seed)
-    if family == "qwen2moe":
-        return Qwen2MoeForCausalLM(Qwen2MoeConfig(
-            num_experts=spec["num_experts"], num_experts_per_tok=spec["top_k"], moe_intermediate_size=spec["expert_ffn"],
-            shared_expert_intermediate_size=spec["shared_ffn"], intermediate_size=spec["expert_ffn"],
-            router_aux_loss_coef=spec.get("aux_loss_coef", 0.01), **common))
-    if family == "olmoe":
-        return OlmoeForCausalLM(OlmoeConfig(num_experts=spec["num_experts"], num_experts_per_tok=spec["top_k"],
-                                            intermediate_size=spec["expert_ffn"],
-                                            router_aux_loss_coef=spec.get("aux_loss_coef", 0.01), **common))
-    if family == "llama":
-        return LlamaForCausalLM(LlamaConfig(intermediate_size=spec["ffn"], **common))
-    raise ValueError(f"unknown model family {family!r}; use one of {FAMILIES}")
+    aux = dict(num_experts=spec.get("num_experts"), num_experts_per_tok=spec.get("top_k"),
+               router_aux_loss_coef=spec.get("aux_loss_coef", 0.01))
+    sizes = {"qwen2moe": dict(moe_intermediate_size=spec.get("expert_ffn"), intermediate_size=spec.get("expert_ffn"),
+                              shared_expert_intermediate_size=spec.get("shared_ffn"), **aux),
+             "olmoe": dict(intermediate_size=spec.get("expert_ffn"), **aux),
+             "llama": dict(intermediate_size=spec.get("ffn"))}[family]
+    return build_from_config(REGISTRY[family], seed, **common, **sizes)
 
 
 def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt_dir: Path) -> list[int]:

@@ -29,6 +29,7 @@ from arx.methods.privacy.exposure import (digit_space_logprobs, exact_exposure, 
                                           interpolation_exposure, log_perplexity_bits)
 from arx.methods.privacy.training import DPConfig, train_lm
 from arx.methods.scoring import perplexity, token_logprobs
+from arx.models import build_from_config
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
@@ -68,11 +69,8 @@ def sentences(n: int, g: torch.Generator) -> list[str]:
 
 def build(cfg: dict[str, Any], seed: int, vocab: int = len(CHARS)) -> nn.Module:
     """The config's GPT-2 (``model``) on the config's ``device``."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=64, bos_token_id=0, eos_token_id=0,
-                                      pad_token_id=0, **cfg["model"])).to(cfg.get("device", "cpu")).eval()
+    return build_from_config("gpt2", seed, vocab_size=vocab, n_positions=64, bos_token_id=0, eos_token_id=0,
+                             pad_token_id=0, **cfg["model"]).to(cfg.get("device", "cpu")).eval()
 
 
 def _tpr(m: np.ndarray, n: np.ndarray, fprs: list[float]) -> dict[str, float]:

@@ -31,6 +31,7 @@ from torch import nn
 from arx.experiments import experiment
 from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves, moe_layers, overlap_scores,
                                  random_selection, restrict_training, specificity_scores, tripartite_selection)
+from arx.models import build_from_config
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -160,18 +161,14 @@ def world_from(cfg: dict[str, Any], tokenizer=None):
 
 
 def build_base(world: MultilingualWorld, cfg: dict[str, Any]) -> nn.Module:
-    from transformers import Qwen2MoeConfig, Qwen2MoeForCausalLM
-
     m = cfg["model"]
-    config = Qwen2MoeConfig(
-        vocab_size=world.vocab_size, hidden_size=m["hidden_size"], intermediate_size=m["moe_intermediate_size"],
-        moe_intermediate_size=m["moe_intermediate_size"], shared_expert_intermediate_size=m["shared_expert_size"],
-        num_hidden_layers=m["num_layers"], num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
-        num_experts=m["num_experts"], num_experts_per_tok=m["top_k"], router_aux_loss_coef=m["aux_loss_coef"],
-        max_position_embeddings=16, pad_token_id=world.PAD, bos_token_id=world.BOS, eos_token_id=world.EOS,
-        tie_word_embeddings=False)
-    torch.manual_seed(int(cfg.get("seed", 0)))
-    return Qwen2MoeForCausalLM(config)
+    return build_from_config(
+        "qwen2_moe", int(cfg.get("seed", 0)), vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
+        intermediate_size=m["moe_intermediate_size"], moe_intermediate_size=m["moe_intermediate_size"],
+        shared_expert_intermediate_size=m["shared_expert_size"], num_hidden_layers=m["num_layers"],
+        num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"], num_experts=m["num_experts"],
+        num_experts_per_tok=m["top_k"], router_aux_loss_coef=m["aux_loss_coef"], max_position_embeddings=16,
+        pad_token_id=world.PAD, bos_token_id=world.BOS, eos_token_id=world.EOS, tie_word_embeddings=False)
 
 
 def load_base(cfg: dict[str, Any]):

@@ -64,10 +64,20 @@ def model_config(family: str, scale: str, vocab_size: int, **overrides):
 
 
 def build_model(family: str, scale: str, vocab_size: int, seed: int = 0, **overrides) -> torch.nn.Module:
-    """A freshly initialised causal LM of ``family`` at ``scale``; same seed → identical weights."""
+    """A freshly initialised causal LM of ``family`` at ``scale`` in eval mode; same seed → identical weights."""
     cfg = model_config(family, scale, vocab_size, **overrides)
     torch.manual_seed(seed)
     return FAMILIES[family][1](cfg).eval()
+
+
+def build_from_config(family: str, seed: int = 0, **config) -> torch.nn.Module:
+    """A freshly initialised ``family`` model from explicit transformers config fields, for experiments that size
+    their own models (in the constructor's train mode; same seed → identical weights)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; use one of {sorted(FAMILIES)}")
+    config_cls, model_cls = FAMILIES[family]
+    torch.manual_seed(seed)
+    return model_cls(config_cls(**config))
 
 
 def save_model(model: torch.nn.Module, directory: str | Path, tokenizer=None) -> Path:
