@@ -38,6 +38,22 @@ def test_dry_run_writes_nothing_and_wires_the_run_command(workflow_artifact):
     assert tree(root) == before
 
 
+def test_the_snakefile_header_example_parses_when_copied(workflow_artifact):
+    """The HOW TO WRITE example in workflows/Snakefile is what newcomers copy: it must be valid Snakemake."""
+    import re
+
+    root, env = workflow_artifact
+    header = (root / "workflows/Snakefile").read_text().split("# HOW TO WRITE", 1)[1].split("# arx_run(", 1)[0]
+    example = "\n".join(re.sub(r"^#   ?", "", line) for line in header.splitlines()[1:]
+                        if line.startswith("#   "))
+    assert "rule depn_edit:" in example and "rule zoo_model:" in example
+    (root / "workflows/example.smk").write_text(example.replace("depn_edit", "example_edit")
+                                                .replace("zoo_model", "example_model") + "\n")
+    res = snakemake(root, env, "--list-rules")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert {"example_edit", "example_model"} <= set(res.stdout.split())
+
+
 def test_unknown_scale_is_a_clear_error(workflow_artifact):
     root, env = workflow_artifact
     res = snakemake(root, env, "-n", "--config", "scale=huge")
