@@ -33,7 +33,7 @@ from arx.methods.attribution.neurons import aggregate, layer_distribution, rando
 from arx.methods.editing import edited, persistent_edit, save_edited
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
-from arx.models import build_from_config, get_adapter
+from arx.models import build_from_config, fit, get_adapter
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
@@ -83,19 +83,19 @@ def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt
     g = torch.Generator().manual_seed(seed)
     steps, saved = int(t["steps"]), []
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
-    model.train()
-    for step in range(1, steps + 1):
-        start = torch.randint(0, len(stream) - seq - 1, (bs,), generator=g)
-        x = torch.stack([stream[s:s + seq + 1] for s in start.tolist()]).to(dev)
-        loss = F.cross_entropy(model(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+
+    def windows():
+        for _ in range(steps):
+            start = torch.randint(0, len(stream) - seq - 1, (bs,), generator=g)
+            yield torch.stack([stream[s:s + seq + 1] for s in start.tolist()]).to(dev)
+
+    def checkpoint(step: int, _loss: float) -> None:
         if ckpt_dir is not None and step % int(t["ckpt_every"]) == 0 and step < steps:
             model.save_pretrained(ckpt_dir / f"step_{step}")
             saved.append(step)
-    model.eval()
+
+    fit(model, windows(), lambda m, x: F.cross_entropy(m(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten()), opt,
+        scheduler=sched, on_step=checkpoint, total=steps)
     return saved
 
 

@@ -30,7 +30,7 @@ from arx.experiments import experiment
 from arx.methods.quantization import (QuantLinear, TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
                                       merge_lora, merge_lora_requantized, merge_ternary_model, quantize_model,
                                       ternary_parameters)
-from arx.models import build_from_config
+from arx.models import build_from_config, fit
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -138,16 +138,7 @@ def answer_loss(model: nn.Module, ids: torch.Tensor, pos: torch.Tensor, full_lm:
 
 
 def train(model: nn.Module, opt: torch.optim.Optimizer, data: Iterator, full_lm: bool = False) -> list[float]:
-    model.train()
-    losses = []
-    for ids, pos in data:
-        opt.zero_grad(set_to_none=True)
-        loss = answer_loss(model, ids, pos, full_lm)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    model.eval()
-    return losses
+    return fit(model, data, lambda m, batch: answer_loss(m, *batch, full_lm), opt)
 
 
 @torch.no_grad()

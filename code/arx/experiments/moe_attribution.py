@@ -29,7 +29,7 @@ from torch import nn
 from arx.experiments import experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
-from arx.models import build_from_config, get_adapter
+from arx.models import build_from_config, fit, get_adapter
 
 PAD, BOS = 0, 1
 
@@ -101,29 +101,27 @@ def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module
 
 
 def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt_dir: Path) -> list[int]:
-    """Cross-entropy on the object token (+ router load balancing); saves a checkpoint (save_pretrained) every ``ckpt_every`` steps."""
+    """Cross-entropy on the object token (+ router load balancing); a ``save_pretrained`` checkpoint every
+    ``ckpt_every`` steps (Gated-LPI reads them)."""
     opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
-    model.train()
     coef = getattr(model.config, "router_aux_loss_coef", 0.0)
     moe_model = get_adapter(model).is_moe
     saved = []
-    for step in range(1, int(t["steps"]) + 1):
-        b = facts.take(torch.randint(0, len(facts), (int(t["batch_size"]),), generator=g))
-        out = model(input_ids=b.ids, attention_mask=b.mask, output_router_logits=moe_model)
-        logits = out.logits[torch.arange(len(b)), b.pos]
-        loss = F.cross_entropy(logits.float(), b.target)
-        if moe_model and out.aux_loss is not None:
-            loss = loss + coef * out.aux_loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+
+    def object_loss(m: nn.Module, b: FactBatch) -> torch.Tensor:
+        out = m(input_ids=b.ids, attention_mask=b.mask, output_router_logits=moe_model)
+        loss = F.cross_entropy(out.logits[torch.arange(len(b)), b.pos].float(), b.target)
+        return loss + coef * out.aux_loss if moe_model and out.aux_loss is not None else loss
+
+    def checkpoint(step: int, _loss: float) -> None:
         if step % int(t["ckpt_every"]) == 0:
-            d = ckpt_dir / f"step_{step}"
-            d.mkdir(parents=True, exist_ok=True)
-            model.save_pretrained(d)
+            model.save_pretrained(ckpt_dir / f"step_{step}")
             saved.append(step)
-    model.eval()
+
+    steps = int(t["steps"])
+    sample = (facts.take(torch.randint(0, len(facts), (int(t["batch_size"]),), generator=g)) for _ in range(steps))
+    fit(model, sample, object_loss, opt, on_step=checkpoint, total=steps, desc=f"train {type(model).__name__}")
     return saved
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from arx.experiments import experiment
 from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves, moe_layers, overlap_scores,
                                  random_selection, restrict_training, specificity_scores, tripartite_selection)
-from arx.models import build_from_config
+from arx.models import build_from_config, fit
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -203,17 +203,9 @@ def train(model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: flo
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        batch = data.take(torch.randint(0, len(data), (min(batch_size, len(data)),), generator=g)).to(device)
-        loss = answer_loss(model, batch, aux)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+    sample = (data.take(torch.randint(0, len(data), (min(batch_size, len(data)),), generator=g)).to(device)
+              for _ in range(steps))
+    return fit(model, sample, lambda m, b: answer_loss(m, b, aux), opt, total=steps)
 
 
 def token_f1(pred: list[int], gold: list[int]) -> float:

@@ -68,6 +68,36 @@ def _last_checkpoint(out: Path, cfg: "TrainConfig") -> tuple[int, Path] | None:
     return steps[-1] if steps else None
 
 
+def fit(model: torch.nn.Module, batches: Iterable, loss_fn: Callable[[torch.nn.Module, object], torch.Tensor],
+        optimizer: torch.optim.Optimizer, *, scheduler=None, grad_clip: float = 0.0,
+        clip_params: Sequence[torch.nn.Parameter] | None = None, on_step: Callable[[int, float], None] | None = None,
+        start: int = 0, total: int | None = None, desc: str = "train") -> list[float]:
+    """The one optimisation loop of the project; returns the loss per step.
+
+    For each batch (any iterable; a generator that samples is the usual case): ``loss_fn(model, batch)``, zero grads,
+    backward, optional gradient clipping, ``optimizer.step()``, ``scheduler.step()``, then ``on_step(step, loss)``
+    with the 1-based global step (checkpoints, callbacks). ``start`` is the number of steps already done (resume)
+    and ``total`` the planned number, for the progress bar. The model is left in eval mode."""
+    model.train()
+    losses = []
+    step = start
+    for batch in tqdm(batches, desc=desc, leave=False, initial=start, total=total, mininterval=2.0):
+        loss = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(clip_params if clip_params is not None else model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(step, losses[-1])
+    model.eval()
+    return losses
+
+
 def train(model: torch.nn.Module, tokenizer, texts: Sequence[str], config: TrainConfig | dict,
           params: Iterable[torch.nn.Parameter] | None = None, loss_masks: Sequence[Sequence[int]] | None = None,
           optimizer_fn: Callable | None = None, callback: Callable | None = None) -> TrainResult:
@@ -104,29 +134,31 @@ def train(model: torch.nn.Module, tokenizer, texts: Sequence[str], config: Train
         gen.set_state(state["gen"])
         res.losses = json.loads((path / "losses.json").read_text())
         res.resumed_from = start
-    t0 = time.perf_counter()
-    for step in tqdm(range(start, cfg.steps), desc="train", leave=False, initial=start, total=cfg.steps):
-        b = torch.randint(0, len(texts), (cfg.batch_size,), generator=gen)
-        x, y = ids[b].to(cfg.device), labels[b].to(cfg.device)
-        loss = model(input_ids=x, attention_mask=(y != -100) | (x != (tokenizer.pad_token_id or 0)),
-                     labels=y).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        sched.step()
-        res.losses.append(float(loss.detach()))
+
+    def sample():
+        for _ in range(start, cfg.steps):
+            b = torch.randint(0, len(texts), (cfg.batch_size,), generator=gen)
+            yield ids[b].to(cfg.device), labels[b].to(cfg.device)
+
+    def lm_loss(m, batch):
+        x, y = batch
+        return m(input_ids=x, attention_mask=(y != -100) | (x != (tokenizer.pad_token_id or 0)), labels=y).loss
+
+    def after(step: int, loss: float) -> None:
+        res.losses.append(loss)
         if callback:
-            callback(step, float(loss), model)
-        if out is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-            ck = out / "checkpoints" / f"step_{step + 1}"
+            callback(step - 1, loss, model)
+        if out is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+            ck = out / "checkpoints" / f"step_{step}"
             model.save_pretrained(ck, safe_serialization=True)
             torch.save({"opt": opt.state_dict(), "sched": sched.state_dict(), "gen": gen.get_state()},
                        ck / "train_state.pt")
             (ck / "losses.json").write_text(json.dumps(res.losses))
             (ck / "train_config.json").write_text(json.dumps(asdict(cfg)))
+
+    t0 = time.perf_counter()
+    fit(model, sample(), lm_loss, opt, scheduler=sched, grad_clip=cfg.grad_clip, clip_params=params, on_step=after,
+        start=start, total=cfg.steps)
     res.seconds = time.perf_counter() - t0
     res.steps = cfg.steps
-    model.eval()
     return res

@@ -2,8 +2,9 @@
 
 Why here: the privacy experiments need several special trainings (target vs reference model, canary fine-tunes,
 DP-SGD, poisoned pre-training) in which *one training example = one sequence*, as DP-SGD's per-example clipping
-requires; the zoo's shared training code was not available. Batches are right-padded, padding is masked out of the
-loss, and position ids are passed per example (opacus needs per-sample gradients for the position embedding).
+requires. Both paths run the project's one optimisation loop (:func:`arx.models.fit`); DP-SGD feeds it opacus's
+private optimizer and Poisson-sampled loader. Batches are right-padded, padding is masked out of the loss, and
+position ids are passed per example (opacus needs per-sample gradients for the position embedding).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import nn
+
+from arx.models import fit
 
 
 class DPConfig(BaseModel):
@@ -60,14 +63,10 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
         steps = max(1, round(epochs * len(seqs) / batch_size))
         order = torch.cat([torch.randperm(len(seqs), generator=g) for _ in range(int(epochs) + 1)])
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size].tolist()
-            ids, mask = _batch([seqs[i] for i in idx], pad)
-            loss = _loss(model, ids.to(dev), mask.to(dev))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        info["final_loss"] = loss.item()
+        batches = (_batch([seqs[i] for i in order[s * batch_size:(s + 1) * batch_size].tolist()], pad)
+                   for s in range(steps))
+        losses = fit(model, batches, lambda m, b: _loss(m, b[0].to(dev), b[1].to(dev)), opt, total=steps)
+        info["final_loss"] = losses[-1]
     else:
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
@@ -81,16 +80,10 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
             priv, opt, loader = engine.make_private_with_epsilon(
                 module=model, optimizer=opt, data_loader=loader, target_epsilon=dp.epsilon, target_delta=dp.delta,
                 epochs=max(1, round(epochs)), max_grad_norm=dp.max_grad_norm)
-            for _ in range(max(1, round(epochs))):
-                for b_ids, b_mask in loader:
-                    if len(b_ids) == 0:
-                        continue
-                    loss = _loss(priv, b_ids.to(dev), b_mask.to(dev))
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+            batches = (b for _ in range(max(1, round(epochs))) for b in loader if len(b[0]))  # Poisson: may be empty
+            losses = fit(priv, batches, lambda m, b: _loss(m, b[0].to(dev), b[1].to(dev)), opt)
         priv.remove_hooks()
-        info.update(final_loss=loss.item(), noise_multiplier=float(opt.noise_multiplier),
+        info.update(final_loss=losses[-1], noise_multiplier=float(opt.noise_multiplier),
                     epsilon_spent=float(engine.get_epsilon(dp.delta)))
     model.eval()
     return info
