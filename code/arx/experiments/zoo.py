@@ -1,7 +1,10 @@
 """Zoo: train a small model of the registry on a generated corpus and save it (model + tokenizer + checkpoints).
 
-Why here: every method at small scale needs a model in which the papers' phenomena (memorisation) actually occur;
-metrics prove it (canary loss/exposure by repetition count, train time).
+Why here: every method at small scale needs a model in which the papers' phenomena actually occur; the metrics
+prove it per data kind: private (canary loss/exposure by repetition count), facts (MRR / HIT@k on training
+renderings and on held-out-template probes), multilingual (per-language HIT@1; routing load and routing
+divergence between languages vs within one language), tasks (exact match per task); every MoE model reports its
+expert load per layer; all report params and train time. Thresholds live in the claims, not here.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from arx.data import private_corpus, train_tokenizer
+from arx.data import (evaluate_facts, evaluate_task, fact_set, multilingual_corpus, private_corpus, task_suite,
+                      train_tokenizer)
 from arx.experiments import experiment
-from arx.models import build_model, save_model, train
+from arx.models import build_model, get_adapter, save_model, train
 
 
 @torch.no_grad()
@@ -49,22 +53,175 @@ def _private_metrics(model, tok, pc, n_reference: int, seed: int) -> dict:
             "max_exposure": math.log2(n_reference + 1)}
 
 
+# ------------------------------------------------------------------------------------------------- routing
+def expert_token_share(topk: torch.Tensor, num_experts: int) -> torch.Tensor:
+    """Fraction of tokens routed to each expert ([N,k] top-k indices → [E]; an expert counts once per token).
+
+    With top-k routing the shares sum to k; collapse means one expert near 1.0, uniform is k/E."""
+    if topk.dim() != 2:
+        raise ValueError(f"expert_token_share: topk must be [tokens, k], got shape {tuple(topk.shape)}")
+    if topk.numel() and (int(topk.min()) < 0 or int(topk.max()) >= num_experts):
+        raise ValueError(f"expert_token_share: expert ids must be in 0..{num_experts - 1}")
+    hit = torch.zeros(topk.shape[0], num_experts, dtype=torch.bool)
+    hit.scatter_(1, topk.long().cpu(), True)
+    return hit.float().mean(0) if topk.shape[0] else hit.float().sum(0)
+
+
+def expert_usage(topk: torch.Tensor, num_experts: int) -> torch.Tensor:
+    """Share of routing assignments per expert (sums to 1): the distribution compared between languages."""
+    c = torch.bincount(topk.reshape(-1).long().cpu(), minlength=num_experts).double()
+    return c / c.sum().clamp(min=1)
+
+
+def jsd(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Jensen–Shannon divergence in bits (0 = same distribution, 1 = disjoint support)."""
+    p, q = p.double() / p.sum(), q.double() / q.sum()
+    m = (p + q) / 2
+    kl = lambda a, b: float((a[a > 0] * (a[a > 0] / b[a > 0]).log2()).sum())  # noqa: E731
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+@torch.no_grad()
+def routed_topk(model, tok, texts: list[str], batch_size: int = 128) -> dict[int, torch.Tensor]:
+    """Per layer, the top-k expert ids of every non-padding token of ``texts`` ([N,k])."""
+    ad = get_adapter(model)
+    out: dict[int, list] = {l: [] for l in range(ad.num_layers)}
+    for i in range(0, len(texts), batch_size):
+        enc = [tok(t, add_special_tokens=False)["input_ids"] for t in texts[i:i + batch_size]]
+        L = max(map(len, enc))
+        ids = torch.zeros(len(enc), L, dtype=torch.long)
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        for j, e in enumerate(enc):
+            ids[j, :len(e)] = torch.tensor(e)
+            mask[j, :len(e)] = True
+        with ad.capture(router=True) as rec:
+            model(input_ids=ids, attention_mask=mask.long())
+        for l in range(ad.num_layers):
+            out[l].append(rec["topk"][l].reshape(-1, ad.top_k)[mask.reshape(-1)].cpu())
+    return {l: torch.cat(v) for l, v in out.items()}
+
+
+def _load_metrics(topk: dict[int, torch.Tensor], num_experts: int) -> dict:
+    share = [expert_token_share(t, num_experts) for t in topk.values()]
+    return {"max_expert_load": max(float(s.max()) for s in share),
+            "max_expert_load_by_layer": [float(s.max()) for s in share],
+            "uniform_expert_load": topk[0].shape[1] / num_experts, "num_experts": num_experts,
+            "top_k": int(topk[0].shape[1]), "tokens": int(topk[0].shape[0])}
+
+
+# ------------------------------------------------------------------------------------------------- per data kind
+def _facts_metrics(model, tok, fs) -> dict:
+    out = {"train": evaluate_facts(model, tok, fs.train_items()), "probe": evaluate_facts(model, tok, fs.probe_items()),
+           "by_relation": {}}
+    for rel in fs.templates:
+        tr = [it for it in fs.train_items() if fs.facts[it[2]].relation == rel]
+        pr = [it for it in fs.probe_items() if fs.facts[it[2]].relation == rel]
+        out["by_relation"][rel] = {"kind": fs.facts[tr[0][2]].kind, "n_objects": len(set(fs.objects[rel])),
+                                   "train_hit@1": evaluate_facts(model, tok, tr)["hit@1"],
+                                   "probe_hit@1": evaluate_facts(model, tok, pr)["hit@1"] if pr else None}
+    return out
+
+
+def _multilingual_metrics(model, tok, mc) -> dict:
+    langs = {}
+    for L in mc.languages:
+        d = {"order": L.order, "resource": L.resource, "n_train_facts": len(mc.train_facts[L.name]),
+             "train": evaluate_facts(model, tok, mc.items(L.name, "train"))}
+        if mc.heldout_facts[L.name]:
+            d["heldout"] = evaluate_facts(model, tok, mc.items(L.name, "heldout"))
+        langs[L.name] = d
+    out = {"languages": langs, "min_train_hit@1": min(d["train"]["hit@1"] for d in langs.values())}
+    if not get_adapter(model).is_moe:
+        return out
+    E = get_adapter(model).num_experts
+    per_lang, halves = {}, {}
+    for L in mc.languages:  # every fact in every language: same content, only the surface form differs
+        texts = [f"{p} {o}" for p, o, _ in mc.items(L.name, "all")]
+        per_lang[L.name] = routed_topk(model, tok, texts)
+        halves[L.name] = (routed_topk(model, tok, texts[0::2]), routed_topk(model, tok, texts[1::2]))
+    names = [L.name for L in mc.languages]
+    layers = sorted(per_lang[names[0]])
+    between, within = [], []
+    for l in layers:
+        u = {n: expert_usage(per_lang[n][l], E) for n in names}
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+        between.append(sum(jsd(u[a], u[b]) for a, b in pairs) / max(1, len(pairs)))
+        within.append(sum(jsd(expert_usage(h[0][l], E), expert_usage(h[1][l], E)) for h in halves.values())
+                      / len(names))
+    alltok = {l: torch.cat([per_lang[n][l] for n in names]) for l in layers}
+    out["routing"] = dict(_load_metrics(alltok, E), jsd_between_languages_by_layer=between,
+                          jsd_within_language_by_layer=within,
+                          jsd_between_languages=sum(between) / len(between),
+                          jsd_within_language=sum(within) / len(within),
+                          jsd_between_minus_within=(sum(between) - sum(within)) / len(between))
+    return out
+
+
+def _tasks_metrics(model, tok, suite) -> dict:
+    return {name: {"train": evaluate_task(model, tok, t, "train"), "test": evaluate_task(model, tok, t, "test")}
+            for name, t in suite.tasks.items()}
+
+
+DATA = {"private": lambda seed, args: private_corpus(seed, **args),
+        "facts": lambda seed, args: fact_set(seed, **args),
+        "multilingual": lambda seed, args: multilingual_corpus(seed, **args),
+        "tasks": lambda seed, args: task_suite(seed, **args)}
+
+
+def _texts(kind: str, data) -> tuple[list[str], list[str]]:
+    """(training texts, tokenizer texts): the tokenizer also sees probe/test sentences (vocabulary only)."""
+    if kind == "private":
+        return data.texts, data.texts
+    if kind == "facts":
+        return data.train_texts(), data.all_texts()
+    if kind == "multilingual":
+        return data.texts, data.all_texts()
+    return data.train_texts(), data.all_texts()
+
+
 @experiment("zoo_train")
 def zoo_train(cfg: dict, out: Path) -> dict:
-    """cfg: model_id -> {family, data, vocab_size, train: TrainConfig fields, data_args, overrides}."""
+    """cfg: model_id -> {family, data (private|facts|multilingual|tasks), vocab_size, train: TrainConfig fields,
+    data_args, overrides}."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     mid = cfg.get("model_id")
     if mid not in cfg.get("models", {}):
         raise ValueError(f"zoo_train: model_id {mid!r} not in config models {sorted(cfg.get('models', {}))}; "
                          "add it to workflows/config/zoo.yaml")
     mc, seed, out = cfg["models"][mid], int(cfg.get("seed", 0)), Path(out)
-    if mc["data"] != "private":
-        raise ValueError(f"zoo_train: data {mc['data']!r} not available yet; use 'private'")
-    pc = private_corpus(seed, **mc.get("data_args", {}))
-    tok = train_tokenizer(pc.texts, mc.get("vocab_size", 500))
+    kind = mc.get("data")
+    if kind not in DATA:
+        raise ValueError(f"zoo_train: models.{mid}.data is {kind!r}; use one of {sorted(DATA)}")
+    data = DATA[kind](seed, mc.get("data_args", {}))
+    texts, tok_texts = _texts(kind, data)
+    tok = train_tokenizer(tok_texts, mc.get("vocab_size", 500))
     model = build_model(mc["family"], cfg.get("scale", "small"), len(tok), seed=seed, **mc.get("overrides", {}))
-    res = train(model, tok, pc.texts, dict(mc["train"], seed=seed, out_dir=str(out), device=cfg.get("device", "cpu")))
-    save_model(model.cpu(), out, tok)
-    return {"model_id": mid, "family": mc["family"], "params": sum(p.numel() for p in model.parameters()),
-            "train_seconds": res.seconds, "steps": res.steps, "final_loss": res.final_loss,
-            "private": _private_metrics(model, tok, pc, int(mc.get("n_reference", 20000)), seed)}
+    aux = mc.get("router_aux_loss_coef")
+    if aux is not None:  # the families' own load-balancing loss, during training only
+        if not get_adapter(model).is_moe:
+            raise ValueError(f"zoo_train: models.{mid}.router_aux_loss_coef is for MoE families; remove it")
+        model.config.router_aux_loss_coef, model.router_aux_loss_coef = float(aux), float(aux)
+        model.config.output_router_logits = True
+    res = train(model, tok, texts, dict(mc["train"], seed=seed, out_dir=str(out), device=cfg.get("device", "cpu")))
+    model = model.cpu()
+    model.config.output_router_logits = False
+    save_model(model, out, tok)
+    metrics = {"model_id": mid, "family": mc["family"], "data": kind,
+               "params": sum(p.numel() for p in model.parameters()), "train_seconds": res.seconds,
+               "num_threads": torch.get_num_threads(), "steps": res.steps, "final_loss": res.final_loss,
+               "train_texts": len(texts), "vocab_size": len(tok)}
+    if kind == "private":
+        metrics["private"] = _private_metrics(model, tok, data, int(mc.get("n_reference", 20000)), seed)
+    elif kind == "facts":
+        metrics["facts"] = _facts_metrics(model, tok, data)
+    elif kind == "multilingual":
+        metrics["multilingual"] = _multilingual_metrics(model, tok, data)
+    else:
+        metrics["tasks"] = _tasks_metrics(model, tok, data)
+    ad = get_adapter(model)
+    if ad.is_moe:
+        rt = metrics.get("multilingual", {}).get("routing")
+        metrics["routing"] = ({k: rt[k] for k in ("max_expert_load", "max_expert_load_by_layer",
+                                                   "uniform_expert_load", "num_experts", "top_k", "tokens")}
+                              if rt else _load_metrics(routed_topk(model, tok, texts), ad.num_experts))
+    return metrics
