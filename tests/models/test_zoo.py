@@ -92,3 +92,22 @@ def test_zoo_train_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="router_aux_loss_coef is for MoE"):
         zoo_train(_cfg("x", "llama", "facts", dict(n_countries=2, n_landmarks=2, n_objects=2),
                        router_aux_loss_coef=0.1), tmp_path)
+
+
+def test_per_layer_balancing_is_mean_of_layer_losses():
+    import sys as _sys
+
+    from arx.experiments.zoo import per_layer_balancing
+    m = build_model("mixtral", "tiny", 40, seed=0)
+    x = torch.randint(1, 40, (2, 6), generator=torch.Generator().manual_seed(0))
+    mod = _sys.modules[type(m).__module__]
+    orig = mod.load_balancing_loss_func
+    with torch.no_grad():
+        out = m(input_ids=x, output_router_logits=True)
+        pooled = m(input_ids=x, output_router_logits=True).aux_loss
+        with per_layer_balancing(m):
+            per = m(input_ids=x, output_router_logits=True).aux_loss
+    assert mod.load_balancing_loss_func is orig  # restored
+    E = m.config.num_local_experts
+    want = sum(orig((g,), E, 2, None) for g in out.router_logits) / len(out.router_logits)
+    assert torch.allclose(per, want) and torch.allclose(pooled, orig(out.router_logits, E, 2, None))
