@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from arx.data.batching import pad_right
+
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
@@ -40,13 +42,7 @@ def token_logprobs(model: nn.Module, seqs: Sequence[Sequence[int]], batch_size: 
             n = max(1, min(n, max_tokens // len(seqs[order[min(i + n, len(order)) - 1]])))
         idx = order[i:i + n]
         i += len(idx)
-        width = max(len(seqs[j]) for j in idx)
-        ids = torch.zeros(len(idx), width, dtype=torch.long)
-        mask = torch.zeros(len(idx), width, dtype=torch.long)
-        for r, j in enumerate(idx):
-            ids[r, :len(seqs[j])] = torch.as_tensor(list(seqs[j]))
-            mask[r, :len(seqs[j])] = 1
-        ids, mask = ids.to(dev), mask.to(dev)
+        ids, mask = (t.to(dev) for t in pad_right([seqs[j] for j in idx]))
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits.float()
         lp = torch.log_softmax(logits[:, :-1], -1).gather(2, ids[:, 1:, None])[..., 0].cpu()

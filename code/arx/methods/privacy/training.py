@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel
 from torch import nn
 
+from arx.data.batching import pad_right
 from arx.models import fit
 
 
@@ -26,16 +27,6 @@ class DPConfig(BaseModel):
     epsilon: float
     delta: float = 1e-5
     max_grad_norm: float = 1.0
-
-
-def _batch(seqs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros(len(seqs), width, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.as_tensor(list(s))
-        mask[i, :len(s)] = True
-    return ids, mask
 
 
 def _loss(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -63,7 +54,7 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
         steps = max(1, round(epochs * len(seqs) / batch_size))
         order = torch.cat([torch.randperm(len(seqs), generator=g) for _ in range(int(epochs) + 1)])
-        batches = (_batch([seqs[i] for i in order[s * batch_size:(s + 1) * batch_size].tolist()], pad)
+        batches = (pad_right([seqs[i] for i in order[s * batch_size:(s + 1) * batch_size].tolist()], pad)
                    for s in range(steps))
         losses = fit(model, batches, lambda m, b: _loss(m, b[0].to(dev), b[1].to(dev)), opt, total=steps)
         info["final_loss"] = losses[-1]
@@ -71,7 +62,7 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
         from opacus import PrivacyEngine
         from torch.utils.data import DataLoader, TensorDataset
 
-        ids, mask = _batch(seqs, pad)
+        ids, mask = pad_right(seqs, pad)
         loader = DataLoader(TensorDataset(ids, mask), batch_size=batch_size, generator=g)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         with warnings.catch_warnings():
