@@ -209,8 +209,10 @@ def _nothing():
 
 @experiment("zoo_train")
 def zoo_train(cfg: dict, out: Path) -> dict:
-    """cfg: model_id -> {family, data (private|facts|multilingual|tasks), vocab_size, train: TrainConfig fields,
-    data_args, overrides}."""
+    """cfg: models.<model_id> -> {family, data (private|facts|multilingual|tasks), vocab_size, train: TrainConfig
+    fields, data_args (generator arguments), overrides (transformers config), router_aux_loss_coef (MoE only: the
+    family's load-balancing loss per layer, training only)}; model_id picks one. The tokenizer is trained on every
+    rendering of the data (probe/test sentences included: vocabulary only; the model never trains on them)."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     mid = cfg.get("model_id")
     if mid not in cfg.get("models", {}):
