@@ -63,7 +63,7 @@ def test_zoo_train_facts_moe(tmp_path):
     r = m["routing"]
     assert r["num_experts"] == 16 and r["top_k"] == 4 and len(r["max_expert_load_by_layer"]) == 2
     assert r["uniform_expert_load"] <= r["max_expert_load"] <= 1
-    assert m["train_seconds"] > 0 and m["params"] > 0
+    assert m["train_seconds"] > 0 and m["params"] > 0 and m["resumed_from"] == 0
     saved = load_model(tmp_path)
     assert not saved.config.output_router_logits  # aux loss is for training only
     json.dumps(m)

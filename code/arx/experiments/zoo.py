@@ -241,6 +241,7 @@ def zoo_train(cfg: dict, out: Path) -> dict:
     metrics = {"model_id": mid, "family": mc["family"], "data": kind,
                "params": sum(p.numel() for p in model.parameters()), "train_seconds": res.seconds,
                "num_threads": torch.get_num_threads(), "steps": res.steps, "final_loss": res.final_loss,
+               "resumed_from": res.resumed_from,  # > 0: train_seconds covers only the steps after the resume
                "train_texts": len(texts), "vocab_size": len(tok)}
     if kind == "private":
         metrics["private"] = _private_metrics(model, tok, data, int(mc.get("n_reference", 20000)), seed)
