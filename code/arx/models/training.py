@@ -124,11 +124,11 @@ def train(model: torch.nn.Module, tokenizer, texts: Sequence[str], config: Train
     if out is not None and (last := _last_checkpoint(out, cfg)) is not None:
         start, path = last
         state = torch.load(path / "train_state.pt", weights_only=True)
-        from safetensors.torch import load_file
-        sd = {}
-        for f in path.glob("*.safetensors"):
-            sd.update(load_file(f))
-        model.load_state_dict(sd, strict=False)
+        # from_pretrained, not the raw safetensors: transformers converts MoE expert weights on save/load (the raw
+        # file has per-expert keys, the module fused ones), and a non-strict raw load silently skipped them.
+        saved = type(model).from_pretrained(path)
+        model.load_state_dict(saved.state_dict(), strict=True)
+        del saved
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
