@@ -23,6 +23,8 @@ from typing import Sequence
 
 import torch
 
+from arx.data.batching import pad_right
+
 CONSONANTS = list("bcdfghjklmnprstvwxz")
 VOWELS = list("aeiou")
 COLORS = ["red", "blue", "green", "yellow", "black", "white", "orange", "purple"]
@@ -164,12 +166,7 @@ def object_ranks(model, tokenizer, items: Sequence[tuple], batch_size: int = 256
     ranks: list[int] = []
     for i in range(0, len(prompts), batch_size):
         ps, ts = prompts[i:i + batch_size], torch.tensor(targets[i:i + batch_size], device=dev)
-        L = max(map(len, ps))
-        ids = torch.zeros(len(ps), L, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for j, p in enumerate(ps):
-            ids[j, :len(p)] = torch.tensor(p)
-            mask[j, :len(p)] = 1
+        ids, mask = pad_right(ps)
         logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits  # right padding: causal, safe
         last = logits[torch.arange(len(ps)), torch.tensor([len(p) - 1 for p in ps])].float()
         tgt = last.gather(1, ts[:, None])

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 
+from arx.data.batching import pad_right
 from arx.data.facts import COLORS, MATERIALS, fact_set
 
 END = "."
@@ -165,12 +166,7 @@ def greedy_correct(model, tokenizer, examples: Sequence[tuple[str, str]], batch_
     out: list[bool] = []
     for i in range(0, len(seqs), batch_size):
         ss, st = seqs[i:i + batch_size], starts[i:i + batch_size]
-        L = max(map(len, ss))
-        ids = torch.zeros(len(ss), L, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for j, s in enumerate(ss):
-            ids[j, :len(s)] = torch.tensor(s)
-            mask[j, :len(s)] = 1
+        ids, mask = pad_right(ss)
         pred = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.argmax(-1).cpu()
         for j, s in enumerate(ss):
             out.append(bool((pred[j, st[j] - 1:len(s) - 1] == torch.tensor(s[st[j]:])).all()))

@@ -18,6 +18,7 @@ import torch
 
 from arx.data import (evaluate_facts, evaluate_task, fact_set, multilingual_corpus, private_corpus, task_suite,
                       train_tokenizer)
+from arx.data.batching import pad_right
 from arx.experiments import experiment
 from arx.models import build_model, get_adapter, save_model, train
 
@@ -89,17 +90,11 @@ def routed_topk(model, tok, texts: list[str], batch_size: int = 128) -> dict[int
     ad = get_adapter(model)
     out: dict[int, list] = {l: [] for l in range(ad.num_layers)}
     for i in range(0, len(texts), batch_size):
-        enc = [tok(t, add_special_tokens=False)["input_ids"] for t in texts[i:i + batch_size]]
-        L = max(map(len, enc))
-        ids = torch.zeros(len(enc), L, dtype=torch.long)
-        mask = torch.zeros_like(ids, dtype=torch.bool)
-        for j, e in enumerate(enc):
-            ids[j, :len(e)] = torch.tensor(e)
-            mask[j, :len(e)] = True
+        ids, mask = pad_right([tok(t, add_special_tokens=False)["input_ids"] for t in texts[i:i + batch_size]])
         with ad.capture(router=True) as rec:
-            model(input_ids=ids, attention_mask=mask.long())
+            model(input_ids=ids, attention_mask=mask)
         for l in range(ad.num_layers):
-            out[l].append(rec["topk"][l].reshape(-1, ad.top_k)[mask.reshape(-1)].cpu())
+            out[l].append(rec["topk"][l].reshape(-1, ad.top_k)[mask.reshape(-1).bool()].cpu())
     return {l: torch.cat(v) for l, v in out.items()}
 
 
