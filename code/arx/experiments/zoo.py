@@ -231,7 +231,8 @@ def zoo_train(cfg: dict, out: Path) -> dict:
         res = train(model, tok, texts, dict(mc["train"], seed=seed, out_dir=str(out),
                                             device=cfg.get("device", "cpu")))
     model = model.cpu()
-    model.config.output_router_logits = False
+    if aux is not None:
+        model.config.output_router_logits = False
     save_model(model, out, tok)
     metrics = {"model_id": mid, "family": mc["family"], "data": kind,
                "params": sum(p.numel() for p in model.parameters()), "train_seconds": res.seconds,
