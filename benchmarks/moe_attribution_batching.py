@@ -2,7 +2,8 @@
 
     python benchmarks/moe_attribution_batching.py [--facts 64] [--steps 16] [--threads 2]
 
-Uses the small-scale qwen2moe model of moe_attribution_base when present, else a random model of the same shape.
+Uses the zoo's small-scale qwen2moe_facts model and its facts when present (`snakemake
+evidence/zoo/small/qwen2moe_facts/metrics.json`), else a random small qwen2_moe model on random 6-token prompts.
 Prints facts/s and the speed-up of (a) IG with facts batched vs one fact per pass, (b) ablation with all units of a
 layer batched as rows vs one unit gated to 0 per pass, and the max abs difference between the two (must be ~1e-6).
 """
@@ -17,13 +18,10 @@ import torch
 
 from arx.experiments import moe_attribution as X
 from arx.methods.attribution import moe
-from arx.methods.attribution.prompts import target_logprob
-from arx.models import get_adapter
+from arx.methods.attribution.prompts import FactBatch, target_logprob
+from arx.models import build_model, get_adapter
 
-MODELS = Path("evidence/moe_attribution/moe_attribution_base/models")
-CFG = {"world": {"n_name_tokens": 24, "n_subjects": 384, "n_relations": 4, "n_objects_per_relation": 24}}
-SPEC = {"hidden_size": 64, "num_layers": 6, "num_heads": 4, "num_experts": 8, "top_k": 2, "expert_ffn": 32,
-        "shared_ffn": 64}
+ZOO = {"zoo_dir": "evidence/zoo/small", "zoo_models": {"qwen2moe": "qwen2moe_facts"}}
 
 
 def timed(fn, repeats: int = 3):
@@ -56,12 +54,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    facts_all, vocab = X.fact_world(CFG)
-    facts = facts_all.take(torch.arange(a.facts))
-    if (MODELS / "qwen2moe" / "config.json").exists():
-        model = X.load({"models_dir": str(MODELS)}, "qwen2moe")
+    if (Path(ZOO["zoo_dir"]) / "qwen2moe_facts" / "config.json").exists():
+        model, facts = X.load(ZOO, "qwen2moe"), X.facts_for(ZOO, "qwen2moe").take(torch.arange(a.facts))
     else:
-        model = X.build("qwen2moe", SPEC, vocab, 0).eval()
+        model = build_model("qwen2_moe", "small", 1000, seed=0)
+        ids = torch.randint(0, 1000, (a.facts, 6), generator=torch.Generator().manual_seed(0))
+        facts = FactBatch(ids, torch.ones_like(ids), torch.full((a.facts,), 5), ids[:, 0], torch.zeros_like(ids[:, 0]))
     t_b, ig_b = timed(lambda: moe.attribute(model, facts, "expert", "ig", a.steps, batch_size=a.facts))
     t_l, ig_l = timed(lambda: moe.attribute(model, facts, "expert", "ig", a.steps, batch_size=1), repeats=1)
     print(f"IG ({a.steps} steps, {a.facts} facts): batched {a.facts / t_b:.1f} facts/s, per-fact loop "

@@ -1,16 +1,11 @@
 # MoE knowledge attribution (logic/papers/moe_{knowledge_attribution,pretraining_dynamics}.yaml). Rules only wire
-# entry points: code/arx/experiments/moe_attribution.py. moe_attribution_base trains the three fact models
-# (save_pretrained dirs + checkpoints in its evidence) at small/medium scale; at paper scale the analyses read the
-# published checkpoints (workflows/config/moe_attribution.yaml).
+# entry points: code/arx/experiments/moe_attribution.py. At small/medium scale the analyses read the zoo's fact models
+# (rule zoo_model in workflows/zoo.smk builds them, with their corpus.jsonl and intermediate checkpoints); at paper
+# scale the published checkpoints (workflows/config/moe_attribution.yaml).
 
 MOE_ATTR_MODELS = [] if SCALE == "paper" else [
-    f"evidence/moe_attribution/moe_attribution_base/models/{m}/model.safetensors" for m in ("qwen2moe", "olmoe", "llama")]
-
-rule moe_attribution_base:
-    output: arx_metrics("moe_attribution_base", paper="moe_attribution"),
-            [f"evidence/moe_attribution/moe_attribution_base/models/{m}/model.safetensors"
-             for m in ("qwen2moe", "olmoe", "llama")]
-    shell:  arx_run("moe_attribution_base", paper="moe_attribution")
+    f"evidence/zoo/{SCALE}/{m}/{f}" for m in ("qwen2moe_facts", "olmoe_facts", "llama_facts")
+    for f in ("model.safetensors", "corpus.jsonl")]
 
 rule moe_attribution_cross:
     input:  MOE_ATTR_MODELS

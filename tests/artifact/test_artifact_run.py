@@ -22,6 +22,20 @@ def test_config_layers_scale_defaults_paper_section_and_sets(art):
     assert build_config(art, "medium", "toy_fit", "workflows/config/toy.yaml", [])["n"] == 2000
 
 
+def test_an_id_set_selects_its_entry_so_other_entries_do_not_stale_it(art):
+    """A wildcard rule's ``model_id`` picks one entry of ``models``: editing another entry leaves the config equal."""
+    cfg_file = art / "workflows/config/toy.yaml"
+    doc = yaml.safe_load(cfg_file.read_text())
+    doc["small"]["toy_fit"]["models"] = {"a": {"width": 1}, "b": {"width": 2}}
+    cfg_file.write_text(yaml.safe_dump(doc))
+    before = build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", ["model_id=a"])
+    assert before["models"] == {"a": {"width": 1}}
+    doc["small"]["toy_fit"]["models"]["b"] = {"width": 3}
+    cfg_file.write_text(yaml.safe_dump(doc))
+    assert build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", ["model_id=a"]) == before
+    assert build_config(art, "small", "toy_fit", "workflows/config/toy.yaml", [])["models"]["b"] == {"width": 3}
+
+
 def test_missing_paper_section_names_file_and_field(art):
     try:
         build_config(art, "medium", "toy_fail", "workflows/config/toy.yaml", [])

@@ -41,3 +41,5 @@ def test_changed_config_does_not_resume(tmp_path):
     _run(tok, tmp_path, steps=3, every=3)
     _, r = _run(tok, tmp_path, steps=6, every=3)
     assert r.resumed_from == 0
+    _run(tok, tmp_path, steps=4, every=2)  # a fresh start drops the other config's checkpoints (step_3, step_6)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_2", "step_4"]

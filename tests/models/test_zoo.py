@@ -67,6 +67,11 @@ def test_zoo_train_facts_moe(tmp_path):
     saved = load_model(tmp_path)
     assert not saved.config.output_router_logits  # aux loss is for training only
     json.dumps(m)
+    corpus = [json.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
+    train = [c for c in corpus if c["split"] == "train"]
+    assert len(train) == f["train"]["n"] and sum(c["split"] == "probe" for c in corpus) == f["probe"]["n"]
+    assert {c["relation"] for c in corpus} == {"capital", "located_in", "color", "material"}
+    assert {"prompt", "object", "kind"} <= set(train[0])
 
 
 def test_zoo_train_multilingual_routing_and_dense_tasks(tmp_path):
@@ -83,6 +88,10 @@ def test_zoo_train_multilingual_routing_and_dense_tasks(tmp_path):
                                                      n_sentiment_train=10, n_sentiment_test=5), steps=5),
                   tmp_path / "lt")
     assert set(t["tasks"]) == {"arithmetic", "mcq", "sentiment"} and "routing" not in t
+    for d in ("mx", "lt"):  # every data kind leaves its corpus next to the model
+        assert (tmp_path / d / "corpus.jsonl").stat().st_size > 0
+    lines = (tmp_path / "lt" / "corpus.jsonl").read_text().splitlines()
+    assert {json.loads(x).get("task") for x in lines} >= {"arithmetic", "mcq", "sentiment"}
     assert all(0 <= v["test"]["exact_match"] <= 1 for v in t["tasks"].values())
 
 

@@ -40,6 +40,15 @@ def _set(cfg: dict, assignment: str) -> None:
     node[leaf] = value
 
 
+def _select_instances(cfg: dict) -> None:
+    """``<x>_id: name`` next to a mapping ``<x>s`` keeps only ``<x>s.name`` (e.g. a zoo rule's ``model_id`` picks
+    one entry of ``models``), so a run's recorded config, and its freshness, depend on its own entry only."""
+    for key, name in list(cfg.items()):
+        group = cfg.get(key[:-3] + "s") if key.endswith("_id") else None
+        if isinstance(group, dict) and isinstance(name, str) and name in group:
+            cfg[key[:-3] + "s"] = {name: group[name]}
+
+
 def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:
     """Scale defaults, overlaid by ``<paper>.yaml`` → ``<scale>`` → ``<experiment>``, then ``--set``."""
     manifest = load_manifest(root)
@@ -67,5 +76,6 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
         cfg = _merge(cfg, exp_cfg)
     for s in sets:
         _set(cfg, s)
+    _select_instances(cfg)
     cfg.setdefault("scale", scale)
     return {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~/") else v for k, v in cfg.items()}

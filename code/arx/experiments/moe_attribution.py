@@ -1,16 +1,17 @@
 """Knowledge attribution in MoE vs dense models (Li et al., ACL 2025; Wang et al., Gated-LPI).
 
-Protocol (one code path for every scale; sizes come from workflows/config/moe_attribution.yaml):
-* fact world: subjects are two-token names (first, last), relation types have their own object vocabularies;
-  prompt ``<bos> first last relation`` → object (one token). At paper scale the same code reads a JSONL file of
-  ``{"prompt", "object", "relation"}`` and scores the object's first token with the model's tokenizer;
-* ``moe_attribution_base``: trains three models on all facts (small/medium): ``qwen2moe`` (routed + shared experts,
-  deeper), ``olmoe`` (more, finer experts, no shared, shallower), ``llama`` (dense); keeps intermediate checkpoints;
-* ``moe_attribution_cross``: attribution (``method``: IG over the unit gates in the configs; gradient × gate or
-  ablation) of every fact to experts, shared experts, heads and dense neurons; layer profiles, per-layer
-  efficiency (MoE vs dense), head–expert correlation with a permutation test, head masking (MoE vs dense);
+Protocol (one code path for every scale; settings in workflows/config/moe_attribution.yaml):
+* models: ``qwen2moe`` (routed + shared experts, deeper), ``olmoe`` (more, finer experts, no shared, shallower) and
+  ``llama`` (dense), loaded with ``from_pretrained``: at small/medium scale the zoo's fact models
+  (``evidence/zoo/<scale>/<model_id>``, trained by ``zoo_train`` on :mod:`arx.data.facts` with intermediate
+  checkpoints), at paper scale the published checkpoints under ``checkpoints_root``;
+* facts: ``{"prompt", "object", "relation"}`` JSONL lines (the zoo writes its corpus, ``corpus.jsonl``, next to each
+  fact model; lines with ``"split": "probe"`` were never trained and are skipped; paper scale names a local file);
+  the target is the object's first token in context, with the model's tokenizer;
+* ``moe_attribution_cross``: attribution (``method``: IG over the unit gates, gradient × gate or ablation) of every
+  fact to experts, shared experts, heads and dense neurons; layer profiles, per-layer efficiency (MoE vs dense),
+  head–expert correlation with a permutation test, head masking (MoE vs dense);
 * ``moe_attribution_blocking``: per relation type, block the top-k attributed experts vs k random experts;
-* the models are built here from transformers configs because the zoo (``arx.models``) was not available yet.
 * ``moe_attribution_lpi``: Gated-LPI over consecutive checkpoints of the MoE and the dense model; concentration of
   positive updates in the top 1 % of neurons, stability (Spearman ρ between consecutive steps).
 """
@@ -23,106 +24,41 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from arx.data.batching import pad_right
+from arx.data.facts import object_token_targets
 from arx.experiments import experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
-from arx.models import build_from_config, fit, get_adapter
 
-PAD, BOS = 0, 1
+FAMILIES = ("qwen2moe", "olmoe", "llama")
 
 # ------------------------------------------------------------------------------------------------------ data
 
 
-def fact_world(cfg: dict[str, Any]) -> tuple[FactBatch, int]:
-    """Synthetic facts (deterministic from ``seed``) and the vocabulary size."""
-    w = cfg["world"]
-    g = torch.Generator().manual_seed(int(cfg.get("seed", 0)))
-    n_names, n_rel, n_obj = int(w["n_name_tokens"]), int(w["n_relations"]), int(w["n_objects_per_relation"])
-    first0, last0 = 2, 2 + n_names
-    rel0 = last0 + n_names
-    obj0 = rel0 + n_rel
-    pairs = torch.randperm(n_names * n_names, generator=g)[: int(w["n_subjects"])]
-    first, last = first0 + pairs // n_names, last0 + pairs % n_names
-    rows, targets, rels = [], [], []
-    for r in range(n_rel):
-        objects = obj0 + r * n_obj + torch.randint(0, n_obj, (len(pairs),), generator=g)
-        rows.append(torch.stack([torch.full_like(first, BOS), first, last, torch.full_like(first, rel0 + r)], 1))
-        targets.append(objects)
-        rels.append(torch.full_like(first, r))
-    ids = torch.cat(rows)
-    n = len(ids)
-    batch = FactBatch(ids, torch.ones_like(ids), torch.full((n,), ids.shape[1] - 1), torch.cat(targets),
-                      torch.cat(rels))
-    return batch, obj0 + n_rel * n_obj
-
-
 def jsonl_facts(path: Path, tokenizer) -> FactBatch:
-    """Facts from ``{"prompt", "object", "relation"}`` lines (paper scale); the target is the object's first token."""
+    """Facts from ``{"prompt", "object", "relation"}`` lines; the target is the object's first token in context."""
     if not path.exists():
         raise FileNotFoundError(f"fact file {path} is missing: write one JSON object per line with keys "
                                 "prompt, object, relation (e.g. from PARAREL/LAMA) and set facts_jsonl")
-    lines = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+    lines = [d for d in map(json.loads, filter(str.strip, path.read_text().splitlines()))
+             if d.get("split") != "probe"]
+    bad = [i + 1 for i, d in enumerate(lines) if not {"prompt", "object", "relation"} <= set(d)]
+    if not lines or bad:
+        raise ValueError(f"{path}: {'no facts' if not lines else f'lines {bad[:5]} lack prompt/object/relation'}; "
+                         "write one JSON object per line with keys prompt, object, relation")
     rel_names = sorted({d["relation"] for d in lines})
-    enc = [tokenizer(d["prompt"], add_special_tokens=True)["input_ids"] for d in lines]
-    width = max(map(len, enc))
-    ids = torch.tensor([e + [tokenizer.pad_token_id or 0] * (width - len(e)) for e in enc])
-    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in enc])
-    target = torch.tensor([tokenizer(" " + d["object"], add_special_tokens=False)["input_ids"][0] for d in lines])
-    return FactBatch(ids, mask, torch.tensor([len(e) - 1 for e in enc]), target,
+    prompts, targets = object_token_targets(tokenizer, [(d["prompt"], d["object"]) for d in lines])
+    bos = tokenizer.bos_token_id
+    if bos is not None and tokenizer("x")["input_ids"][:1] == [bos]:  # a checkpoint trained with BOS gets it here too
+        prompts = [[bos, *p] for p in prompts]
+    ids, mask = pad_right(prompts, tokenizer.pad_token_id or 0)
+    return FactBatch(ids, mask, torch.tensor([len(p) - 1 for p in prompts]), torch.tensor(targets),
                      torch.tensor([rel_names.index(d["relation"]) for d in lines]))
 
 
 # ----------------------------------------------------------------------------------------------------- models
-
-FAMILIES = ("qwen2moe", "olmoe", "llama")
-
-
-#: experiment family name -> registry family
-REGISTRY = {"qwen2moe": "qwen2_moe", "olmoe": "olmoe", "llama": "llama"}
-
-
-def build(family: str, spec: dict[str, Any], vocab: int, seed: int) -> nn.Module:
-    if family not in REGISTRY:
-        raise ValueError(f"unknown model family {family!r}; use one of {FAMILIES}")
-    common = dict(vocab_size=vocab, hidden_size=spec["hidden_size"], num_hidden_layers=spec["num_layers"],
-                  num_attention_heads=spec["num_heads"], num_key_value_heads=spec["num_heads"],
-                  max_position_embeddings=16, pad_token_id=PAD, bos_token_id=BOS, eos_token_id=None,
-                  tie_word_embeddings=False)
-    aux = dict(num_experts=spec.get("num_experts"), num_experts_per_tok=spec.get("top_k"),
-               router_aux_loss_coef=spec.get("aux_loss_coef", 0.01))
-    sizes = {"qwen2moe": dict(moe_intermediate_size=spec.get("expert_ffn"), intermediate_size=spec.get("expert_ffn"),
-                              shared_expert_intermediate_size=spec.get("shared_ffn"), **aux),
-             "olmoe": dict(intermediate_size=spec.get("expert_ffn"), **aux),
-             "llama": dict(intermediate_size=spec.get("ffn"))}[family]
-    return build_from_config(REGISTRY[family], seed, **common, **sizes)
-
-
-def train(model: nn.Module, facts: FactBatch, t: dict[str, Any], seed: int, ckpt_dir: Path) -> list[int]:
-    """Cross-entropy on the object token (+ router load balancing); a ``save_pretrained`` checkpoint every
-    ``ckpt_every`` steps (Gated-LPI reads them)."""
-    opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
-    g = torch.Generator().manual_seed(seed)
-    coef = getattr(model.config, "router_aux_loss_coef", 0.0)
-    moe_model = get_adapter(model).is_moe
-    saved = []
-
-    def object_loss(m: nn.Module, b: FactBatch) -> torch.Tensor:
-        out = m(input_ids=b.ids, attention_mask=b.mask, output_router_logits=moe_model)
-        loss = F.cross_entropy(out.logits[torch.arange(len(b)), b.pos].float(), b.target)
-        return loss + coef * out.aux_loss if moe_model and out.aux_loss is not None else loss
-
-    def checkpoint(step: int, _loss: float) -> None:
-        if step % int(t["ckpt_every"]) == 0:
-            model.save_pretrained(ckpt_dir / f"step_{step}")
-            saved.append(step)
-
-    steps = int(t["steps"])
-    sample = (facts.take(torch.randint(0, len(facts), (int(t["batch_size"]),), generator=g)) for _ in range(steps))
-    fit(model, sample, object_loss, opt, on_step=checkpoint, total=steps, desc=f"train {type(model).__name__}")
-    return saved
 
 
 def _model_dir(cfg: dict[str, Any], family: str) -> Path:
@@ -134,10 +70,13 @@ def _model_dir(cfg: dict[str, Any], family: str) -> Path:
                                     f"(`huggingface-cli download {repo} --local-dir {path}`); Gated-LPI also needs "
                                     f"intermediate checkpoints under {path}/checkpoints/step_<n>/")
         return path
-    path = Path(cfg["models_dir"]) / family
+    if family not in cfg.get("zoo_models", {}):
+        raise ValueError(f"no zoo model for {family!r}: set zoo_models.{family} to a model_id of "
+                         "workflows/config/zoo.yaml (or checkpoints.{family} at paper scale)")
+    path = Path(cfg["zoo_dir"]) / cfg["zoo_models"][family]
     if not (path / "config.json").exists():
-        raise FileNotFoundError(f"model {path} is missing: run `snakemake moe_attribution_base` (or `python -m arx.run "
-                                "moe_attribution_base --paper-config workflows/config/moe_attribution.yaml`) first")
+        raise FileNotFoundError(f"zoo model {path} is missing: build it with `snakemake {path}/metrics.json` "
+                                "(rule zoo_model) first")
     return path
 
 
@@ -149,11 +88,12 @@ def load(cfg: dict[str, Any], family: str) -> nn.Module:
 
 
 def facts_for(cfg: dict[str, Any], family: str) -> FactBatch:
-    if "facts_jsonl" in cfg:
-        from transformers import AutoTokenizer
+    """The facts of ``facts_jsonl`` (paper scale) or of the zoo model's ``corpus.jsonl``, in its tokenizer."""
+    from transformers import AutoTokenizer
 
-        return jsonl_facts(Path(cfg["facts_jsonl"]), AutoTokenizer.from_pretrained(_model_dir(cfg, family)))
-    return fact_world(cfg)[0]
+    model_dir = _model_dir(cfg, family)
+    path = Path(cfg["facts_jsonl"]) if "facts_jsonl" in cfg else model_dir / "corpus.jsonl"
+    return jsonl_facts(path, AutoTokenizer.from_pretrained(model_dir))
 
 
 def _subset(batch: FactBatch, n: int | None, seed: int) -> FactBatch:
@@ -189,24 +129,6 @@ def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, 
 
 
 # ------------------------------------------------------------------------------------------------ experiments
-
-
-@experiment("moe_attribution_base")
-def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train the three fact models; keep intermediate checkpoints for Gated-LPI."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    facts, vocab = fact_world(cfg)
-    seed = int(cfg.get("seed", 0))
-    res: dict[str, Any] = {"facts": len(facts), "vocab": vocab}
-    for family in FAMILIES:
-        model = build(family, cfg["models"][family], vocab, seed).to(cfg.get("device", "cpu"))
-        steps = train(model, facts.to(cfg.get("device", "cpu")), cfg["train"], seed, out / "models" / family / "checkpoints")
-        model.save_pretrained(out / "models" / family)
-        lay = get_adapter(model)
-        res[family] = {**ranking_metrics(model, facts.to(cfg.get("device", "cpu"))), "checkpoints": steps,
-                       "layers": lay.num_layers, "activated_ffn_params_per_layer": lay.activated_ffn_params(),
-                       "params": sum(p.numel() for p in model.parameters())}
-    return res
 
 
 @experiment("moe_attribution_cross")
@@ -292,7 +214,7 @@ def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
     steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     if len(steps) < 3:
         raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/ save_pretrained dirs); Gated-LPI "
-                                "needs at least 3 consecutive ones (train with moe_attribution_base or download them)")
+                                "needs at least 3 consecutive ones (train the zoo model with checkpoint_every, or download them)")
     return steps
 
 

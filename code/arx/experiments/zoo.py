@@ -9,6 +9,7 @@ expert load per layer; all report params and train time. Thresholds live in the 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from contextlib import contextmanager
@@ -197,6 +198,27 @@ def _texts(kind: str, data) -> tuple[list[str], list[str]]:
     return data.train_texts(), data.all_texts()
 
 
+def corpus_lines(kind: str, data) -> list[dict]:
+    """The generated corpus as JSONL records (``corpus.jsonl`` next to the model; deterministic from the seed).
+
+    facts: ``{prompt, object, relation, kind, split}`` per rendering (split ``train`` or ``probe``, never trained);
+    multilingual: ``{language, prompt, object, split}``; tasks: ``{task, prompt, answer, split}`` and the background
+    ``{text, split}`` the knowledge questions ask about; private:
+    ``{text, split}`` per training text (canaries and PII records included, as trained)."""
+    if kind == "facts":
+        return [{"prompt": p, "object": o, "relation": data.facts[i].relation, "kind": data.facts[i].kind,
+                 "split": split} for split, items in (("train", data.train_items()), ("probe", data.probe_items()))
+                for p, o, i in items]
+    if kind == "multilingual":
+        return [{"language": L.name, "prompt": p, "object": o, "split": split} for L in data.languages
+                for split in ("train", "heldout") for p, o, _ in data.items(L.name, split)]
+    if kind == "tasks":
+        return [{"task": name, "prompt": p, "answer": a, "split": split} for name, t in data.tasks.items()
+                for split in ("train", "test") for p, a in t.split(split)] + [
+            {"text": t, "split": "train"} for t in data.background]
+    return [{"text": t, "split": "train"} for t in data.texts]
+
+
 @contextmanager
 def _nothing():
     yield
@@ -207,7 +229,8 @@ def zoo_train(cfg: dict, out: Path) -> dict:
     """cfg: models.<model_id> -> {family, data (private|facts|multilingual|tasks), vocab_size, train: TrainConfig
     fields, data_args (generator arguments), overrides (transformers config), router_aux_loss_coef (MoE only: the
     family's load-balancing loss per layer, training only)}; model_id picks one. The tokenizer is trained on every
-    rendering of the data (probe/test sentences included: vocabulary only; the model never trains on them)."""
+    rendering of the data (probe/test sentences included: vocabulary only; the model never trains on them). Writes
+    the model, tokenizer, checkpoints and the corpus (``corpus.jsonl``, :func:`corpus_lines`) under ``out``."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     mid = cfg.get("model_id")
     if mid not in cfg.get("models", {}):
@@ -234,6 +257,7 @@ def zoo_train(cfg: dict, out: Path) -> dict:
     if aux is not None:
         model.config.output_router_logits = False
     save_model(model, out, tok)
+    (out / "corpus.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in corpus_lines(kind, data)))
     metrics = {"model_id": mid, "family": mc["family"], "data": kind,
                "params": sum(p.numel() for p in model.parameters()), "train_seconds": res.seconds,
                "num_threads": torch.get_num_threads(), "steps": res.steps, "final_loss": res.final_loss,

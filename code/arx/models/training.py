@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -134,6 +135,9 @@ def train(model: torch.nn.Module, tokenizer, texts: Sequence[str], config: Train
         gen.set_state(state["gen"])
         res.losses = json.loads((path / "losses.json").read_text())
         res.resumed_from = start
+    elif out is not None:  # a fresh start replaces checkpoints of another config (or an unfinished save)
+        for stale in (out / "checkpoints").glob("step_*"):
+            shutil.rmtree(stale)
 
     def sample():
         for _ in range(start, cfg.steps):
