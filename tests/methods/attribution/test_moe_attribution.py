@@ -117,6 +117,9 @@ def test_efficiency_and_profile():
     assert eff["activated_ffn_params_per_layer"] == lay.top_k * lay.expert_params + lay.shared_params
     assert eff["per_layer"] == pytest.approx((2 * mass / lay.activated_ffn_params()).tolist())
     assert eff["profile"] == pytest.approx({"early": 1 / 6, "middle": 2 / 6, "late": 3 / 6})
+    # by relative depth: two layers are early and late (not all "middle"), six split 2/2/2
+    assert moe.layer_profile(torch.tensor([1.0, 3.0])) == pytest.approx({"early": 0.25, "middle": 0.0, "late": 0.75})
+    assert moe.layer_profile(torch.ones(6)) == pytest.approx({"early": 1 / 3, "middle": 1 / 3, "late": 1 / 3})
 
 
 def test_top_expert_mask_respects_scores_and_layer_cap():

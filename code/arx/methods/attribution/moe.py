@@ -91,11 +91,13 @@ def per_layer_efficiency(model: nn.Module, masses: dict[str, torch.Tensor]) -> d
 
 
 def layer_profile(mass: torch.Tensor) -> dict[str, float]:
-    """Share of attribution mass in the early/middle/late third of layers ("mid-activation, late-amplification")."""
+    """Share of attribution mass in the early/middle/late third of relative depth ("mid-activation,
+    late-amplification"): layer l of L belongs to third ⌊3(l + ½)/L⌋, so a 2-layer model has an early and a late
+    layer (and 3, 4, 6-layer models split as 1/1/1, 1/2/1, 2/2/2)."""
     L = len(mass)
-    thirds = [range(0, L // 3), range(L // 3, L - L // 3), range(L - L // 3, L)]
+    third = torch.div(3 * (2 * torch.arange(L) + 1), 2 * L, rounding_mode="floor")
     total = float(mass.sum()) or 1.0
-    return {name: float(mass[list(r)].sum()) / total for name, r in zip(("early", "middle", "late"), thirds)}
+    return {name: float(mass[third == i].sum()) / total for i, name in enumerate(("early", "middle", "late"))}
 
 
 def cross_level(model: nn.Module, batch: FactBatch, method: str = "grad", steps: int = 16) -> dict[str, torch.Tensor]:
