@@ -1,13 +1,9 @@
 # Language Routing Isolation / RISE (logic/papers/routing_isolation.yaml). Rules only wire entry points:
-# code/arx/experiments/routing.py. routing_base pre-trains the multilingual MoE (save_pretrained dir in its evidence)
-# at small/medium scale; at paper scale the base model is the published checkpoint (workflows/config/routing.yaml).
+# code/arx/experiments/routing.py. At small/medium scale the base model and its corpus are the zoo's
+# qwen2moe_multilingual (rule zoo_model); at paper scale the published checkpoint (workflows/config/routing.yaml).
 
-ROUTING_BASE = [] if SCALE == "paper" else ["evidence/routing/routing_base/model/model.safetensors"]
-
-rule routing_base:
-    output: arx_metrics("routing_base", paper="routing"),
-            "evidence/routing/routing_base/model/model.safetensors"
-    shell:  arx_run("routing_base", paper="routing")
+ROUTING_BASE = [] if SCALE == "paper" else [
+    f"evidence/zoo/{SCALE}/qwen2moe_multilingual/{f}" for f in ("model.safetensors", "corpus.jsonl")]
 
 rule routing_isolation:
     input:  ROUTING_BASE

@@ -1,14 +1,15 @@
 """Language Routing Isolation and RISE (Zheng et al.): routing analysis and subnetwork adaptation of an MoE model.
 
-Protocol (one code path for every scale; sizes come from config):
-* multilingual fact world: the same subject–relation–object facts in several synthetic languages; subjects are
-  shared names, every language has its own relation/object words, its own marker and word order
-  (``<m_l> S R_l O_l`` or ``<m_l> R_l S O_l``). High-resource languages see every fact in pre-training, low-resource
-  ones only a ``low_fraction`` of them; the rest of the facts are split into adaptation and test facts;
+Protocol (one code path for every scale; settings in workflows/config/routing.yaml):
+* base model and data: at small/medium scale the zoo's multilingual Qwen2-MoE (``qwen2moe_multilingual``: routed +
+  shared experts, trained by ``zoo_train`` on :mod:`arx.data.multilingual`: the same facts in several synthetic
+  languages with their own vocabularies and word orders; high-resource languages see every fact, low-resource ones
+  a fraction) and the corpus it was trained on (``corpus.jsonl``, read by :class:`CorpusWorld`); at paper scale the
+  published checkpoint and per-language prompt/answer JSONL files (:class:`JsonlWorld`);
+* splits: ``all`` = every fact in every language (routing statistics); RISE adapts on facts the target (low-resource)
+  language never saw in training, ``adapt`` and ``test`` being a seeded split of them, rendered in every language;
 * task per language: answer the object of a test fact in that language; token F1 (points) of the greedy answer
-  tokens (each predicted from the prompt and the gold prefix) against the gold answer; one token here, so F1 = exact
-  match. At paper scale the same code reads per-language prompt/answer JSONL files (``JsonlWorld``);
-* ``routing_base``: pre-trains a Qwen2-MoE model (routed + shared experts) on that corpus;
+  tokens (each predicted from the prompt and the gold prefix) against the gold answer;
 * ``routing_isolation``: routing statistics on the parallel corpus of all facts, Jaccard/JSD per layer;
 * ``routing_rise``: tripartite selection from routing statistics on the adaptation facts, then fine-tunes
   (same data, steps and learning rate) RISE, random subnetworks of equal size and the full model on the target
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arx.data.batching import pad_right
 from arx.experiments import experiment
 from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves, moe_layers, overlap_scores,
                                  random_selection, restrict_training, specificity_scores, tripartite_selection)
-from arx.models import build_from_config, fit
+from arx.models import fit
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -64,56 +65,55 @@ class TaskData:
                         torch.cat([padded(p.answer, False) for p in parts]))
 
 
-@dataclass
-class MultilingualWorld:
-    """Token-id fact world rendered in several languages (deterministic from ``seed``)."""
+def prompt_answer_data(tokenizer, pad: int, rows: list[tuple[str, str]]) -> TaskData:
+    """Right-padded ``prompt + answer`` token sequences with the answer tokens marked."""
+    seqs = [(tokenizer(p)["input_ids"], tokenizer(a, add_special_tokens=False)["input_ids"]) for p, a in rows]
+    ids, mask = pad_right([p + a for p, a in seqs], pad)
+    answer = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (p, a) in enumerate(seqs):
+        answer[i, len(p):len(p) + len(a)] = True
+    return TaskData(ids, mask, answer)
 
-    high: list[str]
-    low: list[str]
-    n_subjects: int
-    n_relations: int
-    n_objects: int
-    low_fraction: float
-    adapt_fraction: float
-    seed: int
 
-    PAD, BOS, EOS = 0, 1, 2
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def __post_init__(self) -> None:
-        self.languages = [*self.high, *self.low]
-        g = torch.Generator().manual_seed(self.seed)
-        self.subj0 = 3
-        per_lang = 1 + self.n_relations + self.n_objects
-        self.lang0 = {l: self.subj0 + self.n_subjects + i * per_lang for i, l in enumerate(self.languages)}
-        self.vocab_size = self.subj0 + self.n_subjects + len(self.languages) * per_lang
-        self.objects = torch.randint(0, self.n_objects, (self.n_subjects, self.n_relations), generator=g)
-        u = torch.rand(self.n_subjects * self.n_relations, generator=g)
-        facts = torch.arange(self.n_subjects * self.n_relations)
-        self.split = {"low_pretrain": facts[u < self.low_fraction],
-                      "adapt": facts[(u >= self.low_fraction) & (u < self.low_fraction + self.adapt_fraction)],
-                      "test": facts[u >= self.low_fraction + self.adapt_fraction],
-                      "all": facts}
 
-    def _facts(self, language: str, facts: torch.Tensor) -> TaskData:
-        """``BOS m_l (S R_l | R_l S) O_l EOS`` for each fact id; the answer is ``O_l``."""
-        s, r = facts // self.n_relations, facts % self.n_relations
-        base = self.lang0[language]
-        subj, rel = self.subj0 + s, base + 1 + r
-        obj = base + 1 + self.n_relations + self.objects[s, r]
-        first, second = (subj, rel) if self.languages.index(language) % 2 == 0 else (rel, subj)
-        n = len(facts)
-        ids = torch.stack([torch.full((n,), self.BOS), torch.full((n,), base), first, second, obj,
-                           torch.full((n,), self.EOS)], dim=1)
-        answer = torch.zeros_like(ids, dtype=torch.bool)
-        answer[:, 4] = True
-        return TaskData(ids, torch.ones_like(ids), answer)
+class CorpusWorld:
+    """Small/medium scale: the zoo's multilingual corpus (``corpus.jsonl`` lines ``{language, resource, fact,
+    prompt, object, split}``). ``all``: every fact in every language; ``adapt`` / ``test``: a seeded split
+    (``adapt_fraction``) of the facts the ``target`` language never saw in training, rendered in every language."""
+
+    def __init__(self, corpus: Path, tokenizer, target: str | None = None, adapt_fraction: float = 0.4,
+                 seed: int = 0) -> None:
+        if not Path(corpus).exists():
+            raise FileNotFoundError(f"{corpus} is missing: build the zoo model with `snakemake "
+                                    f"{Path(corpus).parent}/metrics.json` (rule zoo_model)")
+        lines = [json.loads(x) for x in Path(corpus).read_text().splitlines() if x.strip()]
+        if not lines or not {"language", "resource", "fact", "prompt", "object", "split"} <= set(lines[0]):
+            raise ValueError(f"{corpus}: not a multilingual zoo corpus (lines need language, resource, fact, prompt, "
+                             "object, split); rebuild it with rule zoo_model")
+        self.languages = list(dict.fromkeys(d["language"] for d in lines))
+        res = {d["language"]: d["resource"] for d in lines}
+        self.high = [l for l in self.languages if res[l] == "high"]
+        self.low = [l for l in self.languages if res[l] == "low"]
+        self.rows = {(d["language"], d["fact"]): (d["prompt"], d["object"]) for d in lines}
+        self.facts = sorted({d["fact"] for d in lines})
+        self.tok, self.PAD = tokenizer, _pad_id(tokenizer)
+        self.split = {"all": self.facts}
+        if target is not None:
+            if target not in self.low:
+                raise ValueError(f"target {target!r} must be one of the low-resource languages {self.low}")
+            unseen = sorted(d["fact"] for d in lines if d["language"] == target and d["split"] == "heldout")
+            order = torch.randperm(len(unseen), generator=torch.Generator().manual_seed(seed)).tolist()
+            k = round(adapt_fraction * len(unseen))
+            self.split["adapt"] = sorted(unseen[i] for i in order[:k])
+            self.split["test"] = sorted(unseen[i] for i in order[k:])
 
     def task(self, language: str, split: str) -> TaskData:
-        return self._facts(language, self.split[split])
-
-    def pretraining(self) -> TaskData:
-        return TaskData.cat([self._facts(l, self.split["all" if l in self.high else "low_pretrain"])
-                             for l in self.languages], self.PAD)
+        if split not in self.split:
+            raise ValueError(f"unknown split {split!r}; have {sorted(self.split)} (adapt/test need a target)")
+        return prompt_answer_data(self.tok, self.PAD, [self.rows[(language, f)] for f in self.split[split]])
 
 
 class JsonlWorld:
@@ -123,7 +123,7 @@ class JsonlWorld:
     def __init__(self, data_dir: str, high: list[str], low: list[str], tokenizer) -> None:
         self.high, self.low, self.languages = list(high), list(low), [*high, *low]
         self.dir, self.tok = Path(data_dir), tokenizer
-        self.PAD = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.PAD = _pad_id(tokenizer)
 
     def task(self, language: str, split: str) -> TaskData:
         path = self.dir / f"{language}.{split}.jsonl"
@@ -131,17 +131,7 @@ class JsonlWorld:
             raise FileNotFoundError(f"{path} is missing: put one JSON object per line with 'prompt' and 'answer' "
                                     f"(e.g. a multilingual QA set such as MLQA/XQuAD rendered per language) there")
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        seqs = [(self.tok(r["prompt"])["input_ids"], self.tok(r["answer"], add_special_tokens=False)["input_ids"])
-                for r in rows]
-        width = max(len(p) + len(a) for p, a in seqs)
-        ids = torch.full((len(seqs), width), self.PAD)
-        mask = torch.zeros_like(ids)
-        answer = torch.zeros_like(ids, dtype=torch.bool)
-        for i, (p, a) in enumerate(seqs):
-            ids[i, :len(p) + len(a)] = torch.tensor(p + a)
-            mask[i, :len(p) + len(a)] = 1
-            answer[i, len(p):len(p) + len(a)] = True
-        return TaskData(ids, mask, answer)
+        return prompt_answer_data(self.tok, self.PAD, [(r["prompt"], r["answer"]) for r in rows])
 
 
 def parallel(world, split: str) -> tuple[TaskData, torch.Tensor]:
@@ -151,24 +141,14 @@ def parallel(world, split: str) -> tuple[TaskData, torch.Tensor]:
     return TaskData.cat(parts, world.PAD), lang
 
 
-def world_from(cfg: dict[str, Any], tokenizer=None):
+def world_from(cfg: dict[str, Any], tokenizer):
     if "data_dir" in cfg:
         return JsonlWorld(cfg["data_dir"], cfg["world"]["high"], cfg["world"]["low"], tokenizer)
-    return MultilingualWorld(**cfg["world"], seed=int(cfg.get("seed", 0)))
+    return CorpusWorld(Path(cfg["base_dir"]) / "corpus.jsonl", tokenizer, cfg.get("target"),
+                       float(cfg.get("adapt_fraction", 0.4)), int(cfg.get("seed", 0)))
 
 
 # --------------------------------------------------------------------------------------------------- model
-
-
-def build_base(world: MultilingualWorld, cfg: dict[str, Any]) -> nn.Module:
-    m = cfg["model"]
-    return build_from_config(
-        "qwen2_moe", int(cfg.get("seed", 0)), vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
-        intermediate_size=m["moe_intermediate_size"], moe_intermediate_size=m["moe_intermediate_size"],
-        shared_expert_intermediate_size=m["shared_expert_size"], num_hidden_layers=m["num_layers"],
-        num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"], num_experts=m["num_experts"],
-        num_experts_per_tok=m["top_k"], router_aux_loss_coef=m["aux_loss_coef"], max_position_embeddings=16,
-        pad_token_id=world.PAD, bos_token_id=world.BOS, eos_token_id=world.EOS, tie_word_embeddings=False)
 
 
 def load_base(cfg: dict[str, Any]):
@@ -178,34 +158,28 @@ def load_base(cfg: dict[str, Any]):
     path = Path(cfg["base_dir"])
     if not (path / "config.json").exists():
         how = (f"download {cfg['checkpoint_repo']} (Hugging Face hub) into {path}" if "checkpoint_repo" in cfg else
-               "run `snakemake routing_base` (or `python -m arx.run routing_base --paper-config "
-               "workflows/config/routing.yaml`) first")
+               f"build the zoo model with `snakemake {path}/metrics.json` (rule zoo_model)")
         raise FileNotFoundError(f"base model {path} is missing: {how}")
     dtype = getattr(torch, cfg.get("dtype", "float32"))
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(cfg.get("device", "cpu")).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path) if "data_dir" in cfg else None
-    return model, world_from(cfg, tokenizer)
+    return model, world_from(cfg, AutoTokenizer.from_pretrained(path))
 
 
-def answer_loss(model: nn.Module, batch: TaskData, aux: bool) -> torch.Tensor:
-    """Cross-entropy of the answer tokens (plus the router load-balancing loss in pre-training)."""
-    out = model(input_ids=batch.ids, attention_mask=batch.mask, output_router_logits=aux)
+def answer_loss(model: nn.Module, batch: TaskData) -> torch.Tensor:
+    """Cross-entropy of the answer tokens only."""
+    logits = model(input_ids=batch.ids, attention_mask=batch.mask).logits
     target = batch.answer[:, 1:]
-    loss = F.cross_entropy(out.logits[:, :-1][target].float(), batch.ids[:, 1:][target])
-    if aux and out.aux_loss is not None:
-        loss = loss + model.config.router_aux_loss_coef * out.aux_loss
-    return loss
+    return F.cross_entropy(logits[:, :-1][target].float(), batch.ids[:, 1:][target])
 
 
-def train(model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: float, seed: int,
-          aux: bool) -> list[float]:
+def train(model: nn.Module, data: TaskData, steps: int, batch_size: int, lr: float, seed: int) -> list[float]:
     """AdamW without weight decay (so slice-masked experts stay exactly frozen); returns the loss curve."""
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     sample = (data.take(torch.randint(0, len(data), (min(batch_size, len(data)),), generator=g)).to(device)
               for _ in range(steps))
-    return fit(model, sample, lambda m, b: answer_loss(m, b, aux), opt, total=steps)
+    return fit(model, sample, answer_loss, opt, total=steps)
 
 
 def token_f1(pred: list[int], gold: list[int]) -> float:
@@ -289,26 +263,6 @@ def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int
 # --------------------------------------------------------------------------------------------------- experiments
 
 
-@experiment("routing_base")
-def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Pre-train the multilingual MoE base model (save_pretrained under ``out/model``)."""
-    if "data_dir" in cfg:
-        raise ValueError("routing_base trains the synthetic base model of small/medium scale; at paper scale the base "
-                         f"model is the published checkpoint in {cfg.get('base_dir')} (nothing to train)")
-    world = world_from(cfg)
-    model = build_base(world, cfg).to(cfg.get("device", "cpu"))
-    t = cfg["train"]
-    start = time.time()
-    losses = train(model, world.pretraining(), t["steps"], t["batch_size"], t["lr"], int(cfg.get("seed", 0)), aux=True)
-    model.save_pretrained(out / "model")
-    (out / "model" / "world.json").write_text(json.dumps(asdict(world), indent=1))
-    load = routing_stats(model, world, "all", cfg.get("batch_size_eval", 256)).distribution()
-    return {"train_seconds": round(time.time() - start, 1), "final_loss": sum(losses[-50:]) / len(losses[-50:]),
-            "f1_all_facts": task_f1(model, world, "all"), "f1_test": task_f1(model, world, "test"),
-            "max_expert_share": float(load.max()), "vocab_size": world.vocab_size,
-            "parameters": sum(p.numel() for p in model.parameters())}
-
-
 @experiment("routing_isolation")
 def isolation(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     """Language Routing Isolation and the layer-wise convergence–divergence pattern (claims 1 and 2)."""
@@ -322,11 +276,12 @@ def isolation(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
             "languages": world.languages}
 
 
-def _finetune(base: nn.Module, world: MultilingualWorld, cfg: dict[str, Any], selection) -> dict[str, Any]:
+def _finetune(base: nn.Module, world, cfg: dict[str, Any], selection) -> dict[str, Any]:
     model = copy.deepcopy(base)
     handle = restrict_training(model, selection)
     ft = cfg["finetune"]
-    losses = train(model, world.task(cfg["target"], "adapt"), ft["steps"], ft["batch_size"], ft["lr"], int(cfg.get("seed", 0)), aux=False)
+    losses = train(model, world.task(cfg["target"], "adapt"), ft["steps"], ft["batch_size"], ft["lr"],
+                   int(cfg.get("seed", 0)))
     handle.remove()
     return {"f1": task_f1(model, world, "test"), "trainable_parameters": handle.num_trainable,
             "final_loss": sum(losses[-10:]) / len(losses[-10:])}

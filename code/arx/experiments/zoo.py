@@ -202,7 +202,7 @@ def corpus_lines(kind: str, data) -> list[dict]:
     """The generated corpus as JSONL records (``corpus.jsonl`` next to the model; deterministic from the seed).
 
     facts: ``{prompt, object, relation, kind, split}`` per rendering (split ``train`` or ``probe``, never trained);
-    multilingual: ``{language, prompt, object, split}``; tasks: ``{task, prompt, answer, split}`` and the background
+    multilingual: ``{language, resource, fact, prompt, object, split}`` (``fact`` aligns languages); tasks: ``{task, prompt, answer, split}`` and the background
     ``{text, split}`` the knowledge questions ask about; private:
     ``{text, split}`` per training text (canaries and PII records included, as trained)."""
     if kind == "facts":
@@ -210,8 +210,8 @@ def corpus_lines(kind: str, data) -> list[dict]:
                  "split": split} for split, items in (("train", data.train_items()), ("probe", data.probe_items()))
                 for p, o, i in items]
     if kind == "multilingual":
-        return [{"language": L.name, "prompt": p, "object": o, "split": split} for L in data.languages
-                for split in ("train", "heldout") for p, o, _ in data.items(L.name, split)]
+        return [{"language": L.name, "resource": L.resource, "fact": i, "prompt": p, "object": o, "split": split}
+                for L in data.languages for split in ("train", "heldout") for p, o, i in data.items(L.name, split)]
     if kind == "tasks":
         return [{"task": name, "prompt": p, "answer": a, "split": split} for name, t in data.tasks.items()
                 for split in ("train", "test") for p, a in t.split(split)] + [

@@ -1,4 +1,5 @@
-"""The experiment's data path shared by all scales: JSONL prompt/answer sets, answer-only loss, token F1."""
+"""The experiment's data paths (zoo corpus, JSONL prompt/answer sets), answer-only loss, token F1, and both
+experiments end to end on a tiny zoo model."""
 
 import json
 
@@ -7,7 +8,9 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from arx.experiments.routing import JsonlWorld, MultilingualWorld, answer_loss, parallel, task_f1, token_f1
+from arx.experiments import routing as X
+from arx.experiments.routing import CorpusWorld, JsonlWorld, answer_loss, parallel, task_f1, token_f1
+from arx.experiments.zoo import zoo_train
 
 from .routing_models import tiny_qwen2moe
 
@@ -42,16 +45,60 @@ def test_jsonl_world_marks_multi_token_answers(tmp_path):
         JsonlWorld(str(tmp_path), ["en"], ["sw"], word_tokenizer()).task("sw", "test")
 
 
-def test_answer_loss_and_f1_use_only_answer_tokens():
-    torch.set_num_threads(1)
-    world = MultilingualWorld(high=["h0", "h1"], low=["l0"], n_subjects=4, n_relations=2, n_objects=3,
-                              low_fraction=0.25, adapt_fraction=0.4, seed=0)
-    model = tiny_qwen2moe(layers=3)
-    model.resize_token_embeddings(world.vocab_size)
-    data = world.task("h0", "all")
-    logits = model(input_ids=data.ids).logits
-    expected = torch.nn.functional.cross_entropy(logits[:, 3], data.ids[:, 4])
-    assert answer_loss(model, data, aux=False).item() == pytest.approx(expected.item(), rel=1e-5)
-    f1 = task_f1(model, world, "all")
-    exact = 100 * (logits[:, 3].argmax(-1) == data.ids[:, 4]).float().mean().item()
-    assert f1["h0"] == pytest.approx(exact)
+@pytest.fixture(scope="module")
+def zoo_model(tmp_path_factory):
+    """A tiny multilingual Qwen2-MoE trained by the zoo (model, tokenizer, corpus.jsonl), as the small scale reads."""
+    out = tmp_path_factory.mktemp("qwen2moe_multilingual")
+    zoo_train({"num_threads": 1, "scale": "tiny", "seed": 0, "model_id": "m",
+               "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
+                                    data_args=dict(n_countries=4, n_landmarks=6, n_objects=6, low_fraction=0.25),
+                                    overrides={"num_hidden_layers": 3},  # RISE needs shallow/middle/deep layers
+                                    train=dict(steps=20, batch_size=8, seq_len=10, lr=0.01, warmup=5))}}, out)
+    return out
+
+
+def test_corpus_world_splits_unseen_target_facts_and_aligns_languages(zoo_model):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(zoo_model)
+    w = CorpusWorld(zoo_model / "corpus.jsonl", tok, target="lang2", adapt_fraction=0.4, seed=0)
+    assert w.high == ["lang0", "lang1"] and w.low == ["lang2", "lang3"]
+    lines = [json.loads(x) for x in (zoo_model / "corpus.jsonl").read_text().splitlines()]
+    seen = {d["fact"] for d in lines if d["language"] == "lang2" and d["split"] == "train"}
+    assert not (set(w.split["adapt"]) | set(w.split["test"])) & seen  # RISE adapts/tests on facts lang2 never saw
+    assert not set(w.split["adapt"]) & set(w.split["test"]) and len(w.split["all"]) == len(w.facts)
+    a0, a1 = w.task("lang0", "test"), w.task("lang1", "test")
+    assert len(a0) == len(a1) == len(w.split["test"]) and bool(a0.answer.any(1).all())
+    with pytest.raises(ValueError, match="low-resource languages"):
+        CorpusWorld(zoo_model / "corpus.jsonl", tok, target="lang0")
+    with pytest.raises(ValueError, match="adapt/test need a target"):
+        CorpusWorld(zoo_model / "corpus.jsonl", tok).task("lang0", "adapt")
+    with pytest.raises(FileNotFoundError, match="rule zoo_model"):
+        CorpusWorld(zoo_model / "missing.jsonl", tok)
+
+
+def test_answer_loss_and_f1_use_only_answer_tokens(zoo_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(zoo_model).eval()
+    world = CorpusWorld(zoo_model / "corpus.jsonl", AutoTokenizer.from_pretrained(zoo_model))
+    data = world.task("lang0", "all")
+    logits = model(input_ids=data.ids, attention_mask=data.mask).logits
+    target = data.answer[:, 1:]
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1][target], data.ids[:, 1:][target])
+    assert answer_loss(model, data).item() == pytest.approx(expected.item(), rel=1e-5)
+    pred = logits[:, :-1].argmax(-1)
+    f1 = [token_f1(p[t].tolist(), g[t].tolist()) for p, g, t in zip(pred, data.ids[:, 1:], target)]
+    assert task_f1(model, world, "all")["lang0"] == pytest.approx(100 * sum(f1) / len(f1))
+
+
+def test_isolation_and_rise_run_end_to_end_on_the_zoo_model(zoo_model, tmp_path):
+    (tmp_path / "iso").mkdir(), (tmp_path / "rise").mkdir()  # arx.run creates the output directory
+    iso = X.isolation({"base_dir": str(zoo_model), "n_top": 2}, tmp_path / "iso")
+    assert iso["languages"] == ["lang0", "lang1", "lang2", "lang3"] and (tmp_path / "iso/overlap_curves.png").exists()
+    rise = X.rise({"base_dir": str(zoo_model), "target": "lang2", "adapt_fraction": 0.4,
+                   "rise": {"experts_per_layer": 2, "shallow_frac": 0.334, "deep_frac": 0.334, "random_draws": 1},
+                   "finetune": {"steps": 3, "batch_size": 4, "lr": 0.002}}, tmp_path / "rise")
+    for key in ("target_gain_f1", "others_change_f1", "gain_over_random_f1"):
+        assert isinstance(rise["rise"][key], float)
+    assert rise["runs"]["rise"]["trainable_parameters"] < rise["runs"]["full"]["trainable_parameters"]
