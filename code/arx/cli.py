@@ -119,9 +119,15 @@ def cmd_trace(args, out: Out) -> int:
     for n in nodes.values():
         for p in n.parents:
             children[p].append(n.id)
-    if args.id and args.id not in nodes:
-        raise ArtifactError(None, "id", f"no node {args.id!r} in exploration/nodes", "run `arx trace` to list ids")
-    roots = [args.id] if args.id else [i for i, n in nodes.items() if not n.parents]
+    about_claim = sorted(i for i, n in nodes.items() if args.id and args.id in (n.claims or []))
+    if args.id and args.id not in nodes and not about_claim:
+        raise ArtifactError(None, "id", f"no node and no node about a claim {args.id!r} in exploration/nodes",
+                            "run `arx trace` to list ids, or `arx status` for claim ids")
+    if args.id:  # a node's subtree, or every node about a claim (each with what grew from it)
+        roots = [args.id] if args.id in nodes else [i for i in about_claim
+                                                     if not set(nodes[i].parents) & set(about_claim)]
+    else:
+        roots = [i for i, n in nodes.items() if not n.parents]
 
     def label(n) -> str:
         kind = f"run:{n.run.status}" if n.run else n.type
@@ -292,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claim", action="append", default=[], help="review only this claim (repeatable)")
     sp.add_argument("--exit-zero-on-verdict", action="store_true",
                     help="exit 0 on refuted/missing (still 1 on tampered, 2 on bad input); used by workflow rules")
-    sp = add("trace", cmd_trace, "the exploration graph as a tree")
+    sp = add("trace", cmd_trace, "the exploration graph as a tree (all, under a node id, or the nodes about a claim id)")
     sp.add_argument("id", nargs="?", help="show only the subtree under this node")
     sp = add("note", cmd_note, "add a question / experiment / decision / dead_end / pivot node")
     sp.add_argument("--type", required=True, choices=NODE_TYPES)

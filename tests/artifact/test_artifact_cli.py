@@ -106,6 +106,12 @@ def test_note_and_trace_build_a_tree(arx, art):
     assert root["id"] == q and root["children"][0]["id"] == d
     _, text, _ = arx("trace")
     assert text.splitlines()[1].startswith("  - ") and "[decision]" in text
+    _, out, _ = arx("note", "--type", "dead_end", "--title", "fit fails", "--claim", "toy_fit_recovers_weights", "--json")
+    about = json.loads(out)["id"]
+    _, out, _ = arx("trace", "toy_fit_recovers_weights", "--json")  # a claim id: the nodes about that claim
+    assert [n["id"] for n in json.loads(out)["nodes"]] == [about]
+    code, _, err = arx("trace", "no_such_thing")
+    assert code == 2 and "arx status" in err
 
 
 def test_note_rejects_unknown_parent_and_claim(arx, art):
