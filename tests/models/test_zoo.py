@@ -1,4 +1,4 @@
-"""zoo_train on every data kind at tiny scale, routing load / divergence hand-checked on known top-k choices."""
+"""zoo_train on every data kind at tiny scale; expert load hand-checked on known top-k choices."""
 
 import json
 
@@ -6,46 +6,37 @@ import pytest
 import torch
 
 from arx.data import train_tokenizer
-from arx.experiments.zoo import _load_metrics, expert_token_share, expert_usage, jsd, routed_topk, zoo_train
+from arx.experiments.zoo import load_metrics, routing_stats, zoo_train
+from arx.methods.routing import RoutingStats
 from arx.models import build_model, get_adapter, load_model
 
 torch.set_num_threads(1)
 
 
 def test_expert_load_hand_checked():
-    topk = torch.tensor([[0, 1], [0, 2], [0, 1], [3, 0]])
-    assert expert_token_share(topk, 4).tolist() == [1.0, 0.5, 0.25, 0.25]  # expert 0 gets every token
-    assert expert_usage(topk, 4).tolist() == [0.5, 0.25, 0.125, 0.125]
-    m = _load_metrics({0: topk, 1: torch.tensor([[1, 2], [3, 2], [0, 1], [2, 3]])}, 4)
+    """Two layers, 4 experts, top-2, 4 tokens: load = share of tokens whose top-2 includes the expert."""
+    topk = [torch.tensor([[0, 1], [0, 2], [0, 1], [3, 0]]), torch.tensor([[1, 2], [3, 2], [0, 1], [2, 3]])]
+    counts = torch.stack([torch.bincount(t.flatten(), minlength=4) for t in topk]).double()[:, None, :]
+    stats = RoutingStats(["all"], [0, 1], counts, torch.tensor([4.0], dtype=torch.float64), 2)
+    assert stats.expert_load()[0].tolist() == [1.0, 0.5, 0.25, 0.25]  # expert 0 gets every token of layer 0
+    assert stats.distribution()[0, 0].tolist() == [0.5, 0.25, 0.125, 0.125]  # share of routing assignments
+    m = load_metrics(stats)
     assert m["max_expert_load_by_layer"] == [1.0, 0.75] and m["max_expert_load"] == 1.0
     assert m["uniform_expert_load"] == 0.5 and m["tokens"] == 4 and m["top_k"] == 2
-    with pytest.raises(ValueError, match="expert ids must be in 0..3"):
-        expert_token_share(torch.tensor([[0, 4]]), 4)
-    with pytest.raises(ValueError, match="topk must be"):
-        expert_token_share(torch.tensor([0, 1]), 4)
 
 
-def test_jsd_bounds():
-    p = torch.tensor([0.5, 0.5, 0, 0])
-    assert jsd(p, p) == 0.0
-    assert jsd(p, torch.tensor([0, 0, 0.5, 0.5])) == pytest.approx(1.0)
-    assert 0 < jsd(p, torch.tensor([0.25, 0.25, 0.25, 0.25])) < 1
-
-
-def test_routed_topk_counts_only_real_tokens():
+def test_routing_stats_count_only_real_tokens():
     texts = ["a b c d e", "a b", "c d e a"]
     tok = train_tokenizer(texts, 30)
     m = build_model("mixtral", "tiny", len(tok), seed=0)
-    n = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
-    topk = routed_topk(m, tok, texts, batch_size=2)
+    n = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    stats = routing_stats(m, tok, {"x": texts[:2], "y": texts[2:]}, batch_size=2)
     ad = get_adapter(m)
-    assert sorted(topk) == list(range(ad.num_layers))
-    for t in topk.values():
-        assert t.shape == (n, ad.top_k)
-        assert expert_token_share(t, ad.num_experts).sum().item() == pytest.approx(ad.top_k)
-    # the captured choices are the router's own: recompute layer 0 for the first text alone
-    one = routed_topk(m, tok, texts[:1])[0]
-    assert torch.equal(one, topk[0][:len(one)])
+    assert stats.tokens.tolist() == [n[0] + n[1], n[2]]  # padding is not routed
+    assert stats.counts.sum((1, 2)).tolist() == [sum(n) * ad.top_k] * ad.num_layers
+    assert stats.expert_load().sum(-1).tolist() == pytest.approx([ad.top_k] * ad.num_layers)
+    alone = routing_stats(m, tok, {"y": texts[2:]})  # the router's own choices, whatever the batch
+    torch.testing.assert_close(alone.counts[:, 0], stats.counts[:, 1])
 
 
 def _cfg(mid, family, data, data_args, steps=30, **extra):

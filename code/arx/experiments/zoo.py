@@ -21,6 +21,7 @@ from arx.data import (evaluate_facts, evaluate_task, fact_set, multilingual_corp
                       train_tokenizer)
 from arx.data.batching import pad_right
 from arx.experiments import experiment
+from arx.methods.routing import RoutingStats, collect_routing, js_divergence
 from arx.models import build_model, get_adapter, save_model, train
 
 
@@ -58,53 +59,21 @@ def _private_metrics(model, tok, pc, n_reference: int, seed: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------- routing
-def expert_token_share(topk: torch.Tensor, num_experts: int) -> torch.Tensor:
-    """Fraction of tokens routed to each expert ([N,k] top-k indices → [E]; an expert counts once per token).
-
-    With top-k routing the shares sum to k; collapse means one expert near 1.0, uniform is k/E."""
-    if topk.dim() != 2:
-        raise ValueError(f"expert_token_share: topk must be [tokens, k], got shape {tuple(topk.shape)}")
-    if topk.numel() and (int(topk.min()) < 0 or int(topk.max()) >= num_experts):
-        raise ValueError(f"expert_token_share: expert ids must be in 0..{num_experts - 1}")
-    hit = torch.zeros(topk.shape[0], num_experts, dtype=torch.bool)
-    hit.scatter_(1, topk.long().cpu(), True)
-    return hit.float().mean(0) if topk.shape[0] else hit.float().sum(0)
+def routing_stats(model, tok, groups: dict[str, list[str]], batch_size: int = 128) -> RoutingStats:
+    """Top-k routing counts of every real token of each named group of texts (one batched pass)."""
+    names = list(groups)
+    ids, mask = pad_right([tok(t, add_special_tokens=False)["input_ids"] for n in names for t in groups[n]])
+    group = torch.tensor([i for i, n in enumerate(names) for _ in groups[n]])
+    return collect_routing(model, ids, mask, group, names, batch_size)
 
 
-def expert_usage(topk: torch.Tensor, num_experts: int) -> torch.Tensor:
-    """Share of routing assignments per expert (sums to 1): the distribution compared between languages."""
-    c = torch.bincount(topk.reshape(-1).long().cpu(), minlength=num_experts).double()
-    return c / c.sum().clamp(min=1)
-
-
-def jsd(p: torch.Tensor, q: torch.Tensor) -> float:
-    """Jensen–Shannon divergence in bits (0 = same distribution, 1 = disjoint support)."""
-    p, q = p.double() / p.sum(), q.double() / q.sum()
-    m = (p + q) / 2
-    kl = lambda a, b: float((a[a > 0] * (a[a > 0] / b[a > 0]).log2()).sum())  # noqa: E731
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
-
-
-@torch.no_grad()
-def routed_topk(model, tok, texts: list[str], batch_size: int = 128) -> dict[int, torch.Tensor]:
-    """Per layer, the top-k expert ids of every non-padding token of ``texts`` ([N,k])."""
-    ad = get_adapter(model)
-    out: dict[int, list] = {l: [] for l in range(ad.num_layers)}
-    for i in range(0, len(texts), batch_size):
-        ids, mask = pad_right([tok(t, add_special_tokens=False)["input_ids"] for t in texts[i:i + batch_size]])
-        with ad.capture(router=True) as rec:
-            model(input_ids=ids, attention_mask=mask)
-        for l in range(ad.num_layers):
-            out[l].append(rec["topk"][l].reshape(-1, ad.top_k)[mask.reshape(-1).bool()].cpu())
-    return {l: torch.cat(v) for l, v in out.items()}
-
-
-def _load_metrics(topk: dict[int, torch.Tensor], num_experts: int) -> dict:
-    share = [expert_token_share(t, num_experts) for t in topk.values()]
-    return {"max_expert_load": max(float(s.max()) for s in share),
-            "max_expert_load_by_layer": [float(s.max()) for s in share],
-            "uniform_expert_load": topk[0].shape[1] / num_experts, "num_experts": num_experts,
-            "top_k": int(topk[0].shape[1]), "tokens": int(topk[0].shape[0])}
+def load_metrics(stats: RoutingStats, groups: list[str] | None = None) -> dict:
+    """Expert load per layer (share of tokens routed to the busiest expert) of the given groups' tokens."""
+    load = stats.expert_load(groups)
+    rows = [stats.lang(g) for g in groups] if groups is not None else slice(None)
+    return {"max_expert_load": float(load.max()), "max_expert_load_by_layer": load.max(-1).values.tolist(),
+            "uniform_expert_load": stats.top_k / load.shape[-1], "num_experts": int(load.shape[-1]),
+            "top_k": stats.top_k, "tokens": int(stats.tokens[rows].sum())}
 
 
 @contextmanager
@@ -152,23 +121,15 @@ def _multilingual_metrics(model, tok, mc) -> dict:
     out = {"languages": langs, "min_train_hit@1": min(d["train"]["hit@1"] for d in langs.values())}
     if not get_adapter(model).is_moe:
         return out
-    E = get_adapter(model).num_experts
-    per_lang, halves = {}, {}
-    for L in mc.languages:  # every fact in every language: same content, only the surface form differs
-        texts = [f"{p} {o}" for p, o, _ in mc.items(L.name, "all")]
-        per_lang[L.name] = routed_topk(model, tok, texts)
-        halves[L.name] = (routed_topk(model, tok, texts[0::2]), routed_topk(model, tok, texts[1::2]))
     names = [L.name for L in mc.languages]
-    layers = sorted(per_lang[names[0]])
-    between, within = [], []
-    for l in layers:
-        u = {n: expert_usage(per_lang[n][l], E) for n in names}
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
-        between.append(sum(jsd(u[a], u[b]) for a, b in pairs) / max(1, len(pairs)))
-        within.append(sum(jsd(expert_usage(h[0][l], E), expert_usage(h[1][l], E)) for h in halves.values())
-                      / len(names))
-    alltok = {l: torch.cat([per_lang[n][l] for n in names]) for l in layers}
-    out["routing"] = dict(_load_metrics(alltok, E), jsd_between_languages_by_layer=between,
+    texts = {n: [f"{p} {o}" for p, o, _ in mc.items(n, "all")] for n in names}  # same facts, other surface forms
+    halves = {f"{n}/{h}": texts[n][k::2] for n in names for k, h in enumerate(("even", "odd"))}
+    stats = routing_stats(model, tok, {**texts, **halves})
+    js = js_divergence(stats.distribution())  # [layer, group, group], bits
+    pairs = [(stats.lang(a), stats.lang(b)) for i, a in enumerate(names) for b in names[i + 1:]]
+    between = (sum(js[:, i, j] for i, j in pairs) / max(1, len(pairs))).tolist()
+    within = (sum(js[:, stats.lang(f"{n}/even"), stats.lang(f"{n}/odd")] for n in names) / len(names)).tolist()
+    out["routing"] = dict(load_metrics(stats, names), jsd_between_languages_by_layer=between,
                           jsd_within_language_by_layer=within,
                           jsd_between_languages=sum(between) / len(between),
                           jsd_within_language=sum(within) / len(within),
@@ -276,5 +237,5 @@ def zoo_train(cfg: dict, out: Path) -> dict:
         rt = metrics.get("multilingual", {}).get("routing")
         metrics["routing"] = ({k: rt[k] for k in ("max_expert_load", "max_expert_load_by_layer",
                                                    "uniform_expert_load", "num_experts", "top_k", "tokens")}
-                              if rt else _load_metrics(routed_topk(model, tok, texts), ad.num_experts))
+                              if rt else load_metrics(routing_stats(model, tok, {"train": texts})))
     return metrics

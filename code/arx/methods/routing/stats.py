@@ -69,6 +69,16 @@ class RoutingStats:
             raise RoutingError(f"no routed tokens for languages {empty}; give each language at least one sequence")
         return self.counts / (self.tokens[None, :, None] * self.top_k)
 
+    def expert_load(self, languages: Sequence[str] | None = None) -> torch.Tensor:
+        """``[layer, expert]``: share of the routed tokens (of ``languages``, default all) that chose each expert
+        among their top-k (a token's k experts are distinct, so the shares sum to k; collapse is one expert near 1,
+        uniform is k / E)."""
+        rows = [self.lang(l) for l in languages] if languages is not None else list(range(len(self.languages)))
+        tokens = float(self.tokens[rows].sum())
+        if tokens == 0:
+            raise RoutingError("no routed tokens to compute an expert load from")
+        return self.counts[:, rows].sum(1) / tokens
+
 
 @torch.no_grad()
 def collect_routing(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
