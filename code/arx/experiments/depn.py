@@ -1,11 +1,11 @@
 """DEPN (Wu et al., 2023): detect privacy neurons with integrated gradients and edit them (logic/papers/depn.yaml).
 
 Small scale: GPT-2-style causal LMs trained here on a synthetic private corpus (``<name> phone <d digits>.`` records,
-each repeated 1..R times among filler sentences; one character per token, so digits are single tokens). The zoo
-(issue 4) and the shared scoring code (issue 7) were not available when this was written: the corpus, tokenizer and
-training live here, deterministic from the config. Perplexity comes from ``arx.methods.scoring``; DEPN's per-digit
-exposure from ``arx.methods.editing.memorization``, cross-checked on a few items by the exact Secret-Sharer exposure
-of ``arx.methods.privacy.exposure``.
+each repeated 1..R times among filler sentences; one character per token, so digits are single tokens). The corpus
+and character tokenizer live here, deterministic from the config (moving to the zoo's ``gpt2_private`` would change
+the protocol); models come from the registry and train through ``arx.models.fit``. Perplexity comes from
+``arx.methods.scoring``; DEPN's per-digit exposure from ``arx.methods.editing.memorization``, cross-checked on a
+few items by the exact Secret-Sharer exposure of ``arx.methods.privacy.exposure``.
 
 * ``depn_base``: trains ``gpt2_private`` and ``gpt2_private_large`` (checkpoints every ``ckpt_every`` steps).
 * ``depn_edit``: memorized items (DEPN exposure ≥ ``memorized_bits``) → per-item IG over all FFN neurons (mean over

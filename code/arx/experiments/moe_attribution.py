@@ -70,9 +70,9 @@ def _model_dir(cfg: dict[str, Any], family: str) -> Path:
                                     f"(`huggingface-cli download {repo} --local-dir {path}`); Gated-LPI also needs "
                                     f"intermediate checkpoints under {path}/checkpoints/step_<n>/")
         return path
-    if family not in cfg.get("zoo_models", {}):
-        raise ValueError(f"no zoo model for {family!r}: set zoo_models.{family} to a model_id of "
-                         "workflows/config/zoo.yaml (or checkpoints.{family} at paper scale)")
+    if family not in cfg.get("zoo_models", {}) or "zoo_dir" not in cfg:
+        raise ValueError(f"no zoo model for {family!r}: set zoo_dir (e.g. evidence/zoo/small) and zoo_models.{family} "
+                         "to a model_id of workflows/config/zoo.yaml (or checkpoints.{family} at paper scale)")
     path = Path(cfg["zoo_dir"]) / cfg["zoo_models"][family]
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"zoo model {path} is missing: build it with `snakemake {path}/metrics.json` "
@@ -84,7 +84,8 @@ def load(cfg: dict[str, Any], family: str) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, cfg.get("dtype", "float32"))
-    return AutoModelForCausalLM.from_pretrained(_model_dir(cfg, family), dtype=dtype).to(cfg.get("device", "cpu")).eval()
+    model = AutoModelForCausalLM.from_pretrained(_model_dir(cfg, family), dtype=dtype)
+    return model.to(cfg.get("device", "cpu")).eval()
 
 
 def facts_for(cfg: dict[str, Any], family: str) -> FactBatch:
@@ -214,7 +215,8 @@ def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
     steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     if len(steps) < 3:
         raise FileNotFoundError(f"{root} has {len(steps)} checkpoints (step_<n>/ save_pretrained dirs); Gated-LPI "
-                                "needs at least 3 consecutive ones (train the zoo model with checkpoint_every, or download them)")
+                                "needs at least 3 consecutive ones (train the zoo model with checkpoint_every, or "
+                                "download them)")
     return steps
 
 

@@ -1,8 +1,9 @@
 """Privacy attacks and audits (logic/papers/{secret_sharer,privacy_auditing,neural_phishing}.yaml).
 
 Small scale: GPT-2-style causal LMs trained here on a synthetic character-level corpus (one character per token, so
-digits are single tokens). The zoo's ``gpt2_private`` (issue 4) was not available; the corpus and the trainings are
-built here, deterministic from the config, one training example = one line.
+digits are single tokens). The corpus is built here, deterministic from the config, one training example = one line;
+models come from the registry and train through ``arx.models.fit`` (moving to the zoo's ``gpt2_private`` and
+``arx.data.private`` would change the protocol, so it waits for its own before-the-run claim history).
 
 * ``privacy_exposure``: canaries ``<name> pin <d digits>.`` inserted 1, 4, 16, 64 times (+ held-out ones); exact
   Secret-Sharer exposure over all 10^d strings; interpolation/extrapolation estimates beside it.

@@ -90,9 +90,11 @@ class CorpusWorld:
             raise FileNotFoundError(f"{corpus} is missing: build the zoo model with `snakemake "
                                     f"{Path(corpus).parent}/metrics.json` (rule zoo_model)")
         lines = [json.loads(x) for x in Path(corpus).read_text().splitlines() if x.strip()]
-        if not lines or not {"language", "resource", "fact", "prompt", "object", "split"} <= set(lines[0]):
-            raise ValueError(f"{corpus}: not a multilingual zoo corpus (lines need language, resource, fact, prompt, "
-                             "object, split); rebuild it with rule zoo_model")
+        need = {"language", "resource", "fact", "prompt", "object", "split"}
+        bad = [i + 1 for i, d in enumerate(lines) if not need <= set(d)]
+        if not lines or bad:
+            raise ValueError(f"{corpus}: not a multilingual zoo corpus ({'empty' if not lines else f'lines {bad[:5]}'} "
+                             f"lack some of {sorted(need)}); rebuild it with rule zoo_model")
         self.languages = list(dict.fromkeys(d["language"] for d in lines))
         res = {d["language"]: d["resource"] for d in lines}
         self.high = [l for l in self.languages if res[l] == "high"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -152,20 +152,18 @@ def _texts(kind: str, data) -> tuple[list[str], list[str]]:
     """(training texts, tokenizer texts): the tokenizer also sees probe/test sentences (vocabulary only)."""
     if kind == "private":
         return data.texts, data.texts
-    if kind == "facts":
-        return data.train_texts(), data.all_texts()
     if kind == "multilingual":
         return data.texts, data.all_texts()
-    return data.train_texts(), data.all_texts()
+    return data.train_texts(), data.all_texts()  # facts, tasks
 
 
 def corpus_lines(kind: str, data) -> list[dict]:
     """The generated corpus as JSONL records (``corpus.jsonl`` next to the model; deterministic from the seed).
 
     facts: ``{prompt, object, relation, kind, split}`` per rendering (split ``train`` or ``probe``, never trained);
-    multilingual: ``{language, resource, fact, prompt, object, split}`` (``fact`` aligns languages); tasks: ``{task, prompt, answer, split}`` and the background
-    ``{text, split}`` the knowledge questions ask about; private:
-    ``{text, split}`` per training text (canaries and PII records included, as trained)."""
+    multilingual: ``{language, resource, fact, prompt, object, split}`` (``fact`` aligns languages); tasks:
+    ``{task, prompt, answer, split}`` plus the background ``{text, split}`` the knowledge questions ask about;
+    private: ``{text, split}`` per training text (canaries and PII records included, as trained)."""
     if kind == "facts":
         return [{"prompt": p, "object": o, "relation": data.facts[i].relation, "kind": data.facts[i].kind,
                  "split": split} for split, items in (("train", data.train_items()), ("probe", data.probe_items()))
@@ -178,11 +176,6 @@ def corpus_lines(kind: str, data) -> list[dict]:
                 for split in ("train", "test") for p, a in t.split(split)] + [
             {"text": t, "split": "train"} for t in data.background]
     return [{"text": t, "split": "train"} for t in data.texts]
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 @experiment("zoo_train")
@@ -211,7 +204,7 @@ def zoo_train(cfg: dict, out: Path) -> dict:
             raise ValueError(f"zoo_train: models.{mid}.router_aux_loss_coef is for MoE families; remove it")
         model.config.router_aux_loss_coef, model.router_aux_loss_coef = float(aux), float(aux)
         model.config.output_router_logits = True
-    with per_layer_balancing(model) if aux is not None else _nothing():
+    with per_layer_balancing(model) if aux is not None else nullcontext():
         res = train(model, tok, texts, dict(mc["train"], seed=seed, out_dir=str(out),
                                             device=cfg.get("device", "cpu")))
     model = model.cpu()

@@ -91,8 +91,10 @@ def test_paper_scale_path_runs_on_local_checkpoints(zoo, tmp_path):
 def test_missing_inputs_name_the_fix(tmp_path, zoo):
     with pytest.raises(FileNotFoundError, match="rule zoo_model"):
         X.load({"zoo_dir": str(tmp_path), "zoo_models": {"olmoe": "olmoe_facts"}}, "olmoe")
-    with pytest.raises(ValueError, match="set zoo_models.olmoe"):
+    with pytest.raises(ValueError, match="zoo_models.olmoe to a model_id"):
         X.load({"zoo_dir": str(tmp_path), "zoo_models": {}}, "olmoe")
+    with pytest.raises(ValueError, match="set zoo_dir"):
+        X.load({"zoo_models": {"olmoe": "olmoe_facts"}}, "olmoe")
     with pytest.raises(FileNotFoundError, match="huggingface-cli download allenai/OLMoE-1B-7B-0924"):
         X.load({"checkpoints": {"olmoe": "allenai/OLMoE-1B-7B-0924"}, "checkpoints_root": str(tmp_path)}, "olmoe")
     bad = tmp_path / "bad.jsonl"

@@ -75,6 +75,10 @@ def test_corpus_world_splits_unseen_target_facts_and_aligns_languages(zoo_model)
         CorpusWorld(zoo_model / "corpus.jsonl", tok).task("lang0", "adapt")
     with pytest.raises(FileNotFoundError, match="rule zoo_model"):
         CorpusWorld(zoo_model / "missing.jsonl", tok)
+    bad = zoo_model.parent / "bad_corpus.jsonl"
+    bad.write_text(json.dumps(lines[0]) + "\n" + json.dumps({"prompt": "x", "object": "y"}) + "\n")
+    with pytest.raises(ValueError, match=r"lines \[2\] lack some of"):
+        CorpusWorld(bad, tok)
 
 
 def test_answer_loss_and_f1_use_only_answer_tokens(zoo_model):
