@@ -89,13 +89,15 @@ def save_model(model: torch.nn.Module, directory: str | Path, tokenizer=None) ->
     return directory
 
 
-def load_model(directory: str | Path, device: str | None = None) -> torch.nn.Module:
-    """Load a model saved by :func:`save_model` (or any HF checkpoint dir) in eval mode."""
+def load_model(directory: str | Path, device: str | None = None, dtype: str | None = None) -> torch.nn.Module:
+    """Load a model saved by :func:`save_model` (or any HF checkpoint dir) in eval mode: the one loader every
+    experiment uses (``from_pretrained`` also fuses MoE experts stored one per expert on disk)."""
     directory = Path(directory).expanduser()
     if not (directory / "config.json").exists():
         raise ValueError(f"no model at {directory} (config.json missing): build it first, e.g. with "
                          "`snakemake evidence/zoo/small/<model_id>/metrics.json`")
-    model = AutoModelForCausalLM.from_pretrained(directory).eval()
+    kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
+    model = AutoModelForCausalLM.from_pretrained(directory, **kwargs).eval()
     return model.to(device) if device else model
 
 
