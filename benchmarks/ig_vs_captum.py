@@ -2,7 +2,8 @@
 
 METHOD-NOTES 1.4: same GPT-2-style causal LM (fp32), same prompts (fixed seed), m = 20, left Riemann rule, target =
 gold-token softmax probability at the last position, post-activation FFN neurons; warm-up, median of repeats of the
-whole prompt set (contenders round-robin within each repeat); prints prompts/s, ratios and fidelity (Pearson r, Spearman ρ, top-20 Jaccard) per contender.
+whole prompt set (contenders round-robin within each repeat); prints prompts/s, ratios and fidelity
+(Pearson r, Spearman ρ, top-20 Jaccard) per contender.
 
     python benchmarks/ig_vs_captum.py [--prompts 50 --repeats 5 --threads 2 --layers 4 --width 128 --seq 24]
 """

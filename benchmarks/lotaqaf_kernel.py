@@ -18,8 +18,14 @@ import subprocess
 import torch
 
 from arx.methods.quantization import QuantLinear, TernaryLinear, quantize_rtn
-from arx.methods.quantization.kernel import (PackedWeight, kernel_available, lota_gemv, lota_gemv_reference,
-                                             pack_layer, reference_weight)
+from arx.methods.quantization.kernel import (
+    PackedWeight,
+    kernel_available,
+    lota_gemv,
+    lota_gemv_reference,
+    pack_layer,
+    reference_weight,
+)
 
 DEFAULT_SHAPES = "4096x4096,1024x4096,14336x4096,4096x14336,28672x8192"  # N x K (out x in)
 

@@ -21,7 +21,7 @@ from arx.methods.attribution import moe
 from arx.methods.attribution.prompts import FactBatch, target_logprob
 from arx.models import build_model, get_adapter
 
-ZOO = {"zoo_dir": "evidence/zoo/small", "zoo_models": {"qwen2moe": "qwen2moe_facts"}}
+ZOO = X.ModelSource(zoo_dir="evidence/zoo/small", zoo_models={"qwen2moe": "qwen2moe_facts"})
 
 
 def timed(fn, repeats: int = 3):
@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    if (Path(ZOO["zoo_dir"]) / "qwen2moe_facts" / "config.json").exists():
+    if (Path(ZOO.zoo_dir) / "qwen2moe_facts" / "config.json").exists():
         model, facts = X.load(ZOO, "qwen2moe"), X.facts_for(ZOO, "qwen2moe").take(torch.arange(a.facts))
     else:
         model = build_model("qwen2_moe", "small", 1000, seed=0)

@@ -18,8 +18,12 @@ import numpy as np
 import torch
 
 from arx.experiments.privacy import DIGITS, build, encode, line, name, sentences
-from arx.methods.privacy.exposure import (digit_space_logprobs, extrapolation_exposure, interpolation_exposure,
-                                          log_perplexity_bits)
+from arx.methods.privacy.exposure import (
+    digit_space_logprobs,
+    extrapolation_exposure,
+    interpolation_exposure,
+    log_perplexity_bits,
+)
 from arx.methods.privacy.roc import auc
 from arx.methods.scoring import token_logprobs
 

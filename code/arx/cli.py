@@ -108,9 +108,9 @@ def cmd_review(args, out: Out) -> int:
 
 
 def cmd_trace(args, out: Out) -> int:
+    from arx.artifact.exploration import iter_nodes
     from arx.artifact.load import ArtifactError
     from arx.artifact.review import check_graph
-    from arx.artifact.exploration import iter_nodes
 
     root = _root()
     check_graph(root)

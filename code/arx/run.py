@@ -30,18 +30,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from arx.artifact.config import build_config, scale_defaults
 from arx.artifact.evidence import dvc_initialised, hash_files, output_files, resolve_evidence, track
 from arx.artifact.exploration import RunRecorder, now_iso, record_run, sweep_interrupted
-from arx.artifact.config import build_config
 from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
 from arx.artifact.schema import MetricsFile, RunInfo
+from arx.experiments import RUNTIME_KEYS, Experiment, ExperimentConfig, RunContext
 
 LOG_TAIL = 50
 PACKAGES = ("torch", "transformers", "numpy", "arx")
 
 
 # ---------------------------------------------------------------------------------------------- experiment lookup
-def resolve_experiment(name: str):
+def resolve_experiment(name: str) -> Experiment:
     """Import experiment modules until ``name`` is registered.
 
     Modules whose name prefixes the experiment (``depn`` for ``depn_edit``) go first, then the rest; a
@@ -51,7 +54,7 @@ def resolve_experiment(name: str):
     import arx.experiments as registry
 
     extra = [m for m in os.environ.get("ARX_EXPERIMENT_MODULES", "").split(",") if m]
-    local = sorted((i.name for i in pkgutil.iter_modules(registry.__path__)),
+    local = sorted((i.name for i in pkgutil.iter_modules(registry.__path__) if not i.name.startswith("_")),
                    key=lambda m: (not name.startswith(m + "_") and name != m, m))
     failures = []
     for module in [*extra, *(f"{registry.__name__}.{m}" for m in local)]:
@@ -67,6 +70,53 @@ def resolve_experiment(name: str):
         raise ArtifactError(None, "experiment", f"unknown experiment {name!r}; known: {known}{broken}",
                             "register it with @experiment(...) in code/arx/experiments/<paper>.py")
     return registry._REGISTRY[name]
+
+
+def typed_config(exp: Experiment, cfg: dict[str, Any], defaults: dict[str, Any],
+                 paper_config: str | None) -> tuple[ExperimentConfig, dict]:
+    """Split a merged config into the experiment's validated ``Config`` and the runtime keys.
+
+    A scale default the Config does not declare (``checkpoints_root`` for an experiment that trains its own
+    model) is not its business and is left out; any other unknown key, from the paper section or ``--set``, and
+    any bad type is an ``ArtifactError`` naming the config file, the dotted key and the fix (exit 2).
+    """
+    runtime = {k: cfg[k] for k in RUNTIME_KEYS if k in cfg}
+    fields = exp.config.model_fields
+    own = {k: v for k, v in cfg.items()
+           if k not in RUNTIME_KEYS and (k in fields or k not in defaults or defaults[k] != v)}
+    try:
+        typed = exp.config.model_validate(own)
+    except ValidationError as e:
+        problems, fixes = [], []
+        for err in e.errors():
+            key = f"{exp.name}." + ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"{key}: unknown key")
+                fixes.append(f"remove {key} or use one of its Config's keys")
+            else:
+                problems.append(f"{key}: {err['msg']}")
+                fixes.append(f"correct {key}")
+        fixes.append(f"the keys and types are in logic/schemas/experiments/{exp.name}.config.schema.json")
+        raise ArtifactError(paper_config or "--set", f"{runtime.get('scale', '?')}.{exp.name}",
+                            "; ".join(problems), "; ".join(dict.fromkeys(fixes))) from None
+    return typed, runtime
+
+
+def source_closure(root: Path, module: str) -> dict[str, str]:
+    """sha256 of the experiment's module and every ``arx`` source file imported, keyed by repo-relative path.
+
+    Why: evidence is only as fresh as the code that made it; a changed default or method marks it ``stale
+    (code)``. Bookkeeping modules (``arx.artifact``, ``arx.run``, ``arx.cli``) are left out: they never
+    change a measured value.
+    """
+    files = []
+    for name, loaded in list(sys.modules.items()):
+        if name != module and (not name.startswith("arx.") or name.startswith(("arx.artifact", "arx.run", "arx.cli"))):
+            continue
+        path = getattr(loaded, "__file__", None)
+        if path and Path(path).is_file() and Path(path).resolve().is_relative_to(root):
+            files.append(Path(path).resolve())
+    return hash_files(root, sorted(set(files)))
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -159,7 +209,7 @@ def _on_signal(signum, _frame):
     raise _Interrupted(f"received signal {signal.Signals(signum).name}")
 
 
-def _prepare_runtime(cfg: dict) -> str:
+def _prepare_runtime(cfg: dict[str, Any]) -> str:
     """Threads, seeds and device; returns the device string. Torch only if installed."""
     threads = cfg.get("num_threads")
     if threads:
@@ -216,12 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         root = find_root()
         scale = args.scale or load_manifest(root).default_scale
-        fn = resolve_experiment(args.experiment)
-        cfg = build_config(root, scale, args.experiment, args.paper_config, args.sets)
+        exp = resolve_experiment(args.experiment)
+        merged = build_config(root, scale, args.experiment, args.paper_config, args.sets)
+        cfg, runtime = typed_config(exp, merged, scale_defaults(root, scale), args.paper_config)
         out = Path(args.out)
         out_rel = rel(out if out.is_absolute() else Path.cwd() / out, root)
         resolve_evidence(root, out_rel, "command line", "--out")
-        device = _prepare_runtime(cfg)
+        device = _prepare_runtime(runtime)
     except ArtifactError as e:
         print(f"arx.run: {e.one_line()}", file=sys.stderr)
         if root is not None:  # a rule that never started is still a failed run: record it, write nothing else
@@ -239,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     commit, dirty = git_state(root)
     started = now_iso()
     info = RunInfo(experiment=args.experiment, rule=args.rule,
-                   wildcards=dict(w.partition("=")[::2] for w in args.wildcard), params=dict(s.partition("=")[::2] for s in args.sets),
+                   wildcards=dict(w.partition("=")[::2] for w in args.wildcard),
+                   params=dict(s.partition("=")[::2] for s in args.sets),
                    scale=scale, paper_config=args.paper_config, out=out_rel, git_commit=commit, git_dirty=dirty,
                    pid=os.getpid(), host=socket.gethostname(), started=started, status="running")
     recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent)
@@ -259,9 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         t0, since = time.perf_counter(), time.time() - 1.0  # 1 s slack: file times are coarser than the clock
         try:
             print(f"[arx.run] {args.experiment} scale={scale} out={out_rel} node={recorder.node.id}", flush=True)
-            metrics = fn(cfg, out)
-            if not isinstance(metrics, dict):
-                raise TypeError(f"experiment {args.experiment!r} returned {type(metrics).__name__}, expected a dict")
+            ctx = RunContext.from_runtime(out, runtime)
+            metrics = exp.run(cfg, ctx).model_dump(mode="json")
             fresh, leftovers = output_files(out, since)  # before DVC may relink (and re-time) files
             if leftovers:
                 print(f"[arx.run] note: not written by this run, left out of its provenance: "
@@ -276,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
             prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id,
                         paper_config=args.paper_config, sets=args.sets, git_commit=commit,
-                        git_dirty=dirty, config=_jsonable(cfg), seed=cfg.get("seed"), packages=package_versions(),
+                        git_dirty=dirty, config={**_jsonable(runtime), **cfg.model_dump(mode="json")},
+                        config_source=_jsonable(merged), code=source_closure(root, exp.module), seed=ctx.seed,
+                        packages=package_versions(),
                         device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
                         finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),
                         outputs=hash_files(root, [p for p in fresh if p.name != "metrics.json"]))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
-
 from artifact_helpers import run_arx, run_exp
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "artifact"
@@ -20,6 +20,12 @@ def art(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("ARX_ROOT", raising=False)
     monkeypatch.setenv("ARX_EXPERIMENT_MODULES", "arx_fixture_experiments")
     monkeypatch.syspath_prepend(str(root / "code"))
+    # each test imports the fixture experiments from its own copy (their source hashes go into provenance)
+    import arx.experiments as registry
+
+    monkeypatch.delitem(sys.modules, "arx_fixture_experiments", raising=False)
+    for name in [n for n in registry._REGISTRY if n.startswith("toy_")]:
+        monkeypatch.delitem(registry._REGISTRY, name)
     from arx.artifact.validation import write_schemas
 
     write_schemas(root)

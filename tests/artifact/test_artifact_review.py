@@ -118,7 +118,16 @@ def test_status_reports_stale_when_config_changed(arx, exp, art):
     cfg.write_text(cfg.read_text().replace("toy_fit: {n: 200", "toy_fit: {n: 250"))
     _, out, _ = arx("evidence", "list", "--json")
     [row] = json.loads(out)["evidence"]
-    assert row["state"] == "stale" and "n" in row["detail"]
+    assert row["state"] == "stale (config)" and "n" in row["detail"]
+
+
+def test_editing_the_experiment_source_marks_its_evidence_stale_code(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    src = art / "code/arx_fixture_experiments.py"
+    src.write_text(src.read_text().replace("d: int = 5", "d: int = 6"))
+    _, out, _ = arx("evidence", "list", "--json")
+    [row] = json.loads(out)["evidence"]
+    assert row["state"] == "stale (code)" and "code/arx_fixture_experiments.py" in row["detail"]
 
 
 def test_dvc_tracked_outputs_not_pulled_are_not_tampering(arx, exp, art):

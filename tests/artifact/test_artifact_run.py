@@ -75,7 +75,7 @@ def test_failure_leaves_failed_node_with_log_tail_and_no_metrics(exp, art):
 
 def test_failed_rerun_removes_previous_metrics(exp, art):
     assert exp("toy_fit")[0] == 0
-    assert exp("toy_fit", "--set", "d=notanint")[0] == 1
+    assert exp("toy_fit", "--set", "n=-1")[0] == 1  # numpy rejects a negative size: the experiment fails
     assert not (art / "evidence/toy/toy_fit/metrics.json").exists()
 
 
@@ -165,3 +165,22 @@ def test_config_yaml_merge_keys_work_and_duplicates_are_refused(art):
         assert e.line == 3 and e.field == "small.toy_fit" and "duplicate key" in e.message
     else:
         raise AssertionError("duplicate key accepted")
+
+
+def test_bad_config_key_or_type_exits_2_naming_file_key_and_fix(exp, art):
+    code, _, err = exp("toy_fit", "--set", "nn=3", "--set", "d=notanint")
+    line = err.strip().splitlines()[-2] if "recorded as" in err else err.strip()
+    assert code == 2
+    assert "workflows/config/toy.yaml" in line and "toy_fit.nn: unknown key" in line
+    assert "toy_fit.d:" in line and "schema.json" in line
+    assert not (art / "evidence/toy/toy_fit/metrics.json").exists()
+
+
+def test_provenance_records_resolved_config_with_defaults_and_code_hashes(exp, art):
+    cfg = art / "workflows/config/toy.yaml"
+    cfg.write_text(cfg.read_text().replace("toy_fit: {n: 200, d: 5, noise: 0.1}", "toy_fit: {n: 200}"))
+    assert exp("toy_fit")[0] == 0
+    prov = json.loads((art / "evidence/toy/toy_fit/metrics.json").read_text())["provenance"]
+    assert prov["config"]["d"] == 5 and prov["config"]["noise"] == 0.1  # defaults of the Config, not in the YAML
+    assert "d" not in prov["config_source"] and prov["config_source"]["n"] == 200
+    assert "code/arx_fixture_experiments.py" in prov["code"]

@@ -1,5 +1,6 @@
-"""The artifact's own configs at every scale: each experiment section builds and names a registered experiment;
-the medium zoo (not trainable here, no GPU) generates its data and builds its model configs."""
+"""The artifact's own configs at every scale: each experiment section builds, names a registered experiment and
+validates against its typed Config exactly as ``arx.run`` does; the medium zoo (not trainable here, no GPU)
+generates its data and builds its model configs."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from arx.artifact.config import build_config
-from arx.experiments import available
+from arx.artifact.config import build_config, scale_defaults
+from arx.experiments import registered
+from arx.run import typed_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / "workflows/config").glob("*.yaml")
@@ -19,12 +21,16 @@ CONFIGS = sorted(p for p in (ROOT / "workflows/config").glob("*.yaml")
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_every_section_builds_at_every_scale(path):
     doc = yaml.safe_load(path.read_text())
-    built = 0
+    built, experiments = 0, registered()
     for scale in ("small", "medium", "paper"):
         for experiment in (doc.get(scale) or {}):
-            assert experiment in available(), f"{path.name}: {scale}.{experiment} is not a registered experiment"
-            cfg = build_config(ROOT, scale, experiment, str(path.relative_to(ROOT)), [])
+            assert experiment in experiments, f"{path.name}: {scale}.{experiment} is not a registered experiment"
+            sets = ["model_id=" + next(iter(doc[scale][experiment]["models"]))] \
+                if "model_id" in experiments[experiment].config.model_fields else []
+            cfg = build_config(ROOT, scale, experiment, str(path.relative_to(ROOT)), sets)
             assert cfg["scale"] == scale
+            typed, runtime = typed_config(experiments[experiment], cfg, scale_defaults(ROOT, scale), path.name)
+            assert runtime["scale"] == scale and typed.model_dump()
             built += 1
     assert built >= 1
 

@@ -95,14 +95,14 @@ def test_wildcard_rule_runs_and_records_its_wildcards(workflow_artifact):
     root, env = workflow_artifact
     with open(root / "workflows/toy.smk", "a") as f:
         f.write('\nrule toy_wc:\n'
-                '    output: arx_metrics("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{run}}")\n'
-                '    shell: arx_run("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{run}}", tag="{wildcards.run}")\n')
-    res = snakemake(root, env, "evidence/toy/small/r7/metrics.json")
+                '    output: arx_metrics("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{n}}")\n'
+                '    shell: arx_run("toy_fit", paper="toy", out=f"evidence/toy/{SCALE}/{{n}}", n="{wildcards.n}")\n')
+    res = snakemake(root, env, "evidence/toy/small/70/metrics.json")
     assert res.returncode == 0, res.stdout + res.stderr
-    prov = json.loads((root / "evidence/toy/small/r7/metrics.json").read_text())["provenance"]
-    assert prov["config"]["tag"] == "r7"
+    prov = json.loads((root / "evidence/toy/small/70/metrics.json").read_text())["provenance"]
+    assert prov["config"]["n"] == 70
     node = yaml.safe_load((root / f"exploration/nodes/{prov['run_id']}.yaml").read_text())
-    assert node["run"]["wildcards"] == {"run": "r7"} and node["run"]["rule"] == "toy_wc"
+    assert node["run"]["wildcards"] == {"n": "70"} and node["run"]["rule"] == "toy_wc"
 
 
 def test_claim_naming_an_undefined_rule_warns(workflow_artifact):

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from arx.methods.quantization import QuantLinear, TernaryLinear, quantize_rtn
-from arx.methods.quantization.kernel import (KERNEL_SOURCE, kernel_available, lota_gemv, lota_gemv_reference,
-                                             pack_layer)
+from arx.methods.quantization.kernel import KERNEL_SOURCE, kernel_available, lota_gemv, lota_gemv_reference, pack_layer
 
 NVCC = shutil.which("nvcc")
 

@@ -49,8 +49,8 @@ def _select_instances(cfg: dict) -> None:
             cfg[key[:-3] + "s"] = {name: group[name]}
 
 
-def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:
-    """Scale defaults, overlaid by ``<paper>.yaml`` → ``<scale>`` → ``<experiment>``, then ``--set``."""
+def scale_defaults(root: Path, scale: str) -> dict:
+    """``defaults:`` of the scale's config file: shared by every experiment at that scale."""
     manifest = load_manifest(root)
     if scale not in manifest.scales:
         raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
@@ -60,7 +60,16 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
     defaults = (doc.data or {}).get("defaults") if isinstance(doc.data, dict) else None
     if not isinstance(defaults, dict):
         raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...")
-    cfg = dict(defaults)
+    return _expand(defaults)
+
+
+def _expand(cfg: dict) -> dict:
+    return {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~/") else v for k, v in cfg.items()}
+
+
+def build_config(root: Path, scale: str, experiment: str, paper_config: str | None, sets: list[str]) -> dict:
+    """Scale defaults, overlaid by ``<paper>.yaml`` → ``<scale>`` → ``<experiment>``, then ``--set``."""
+    cfg = scale_defaults(root, scale)
     if paper_config:
         pdoc = read_yaml(root / paper_config, paper_config)
         data = pdoc.data if isinstance(pdoc.data, dict) else {}
@@ -78,4 +87,4 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
         _set(cfg, s)
     _select_instances(cfg)
     cfg.setdefault("scale", scale)
-    return {k: os.path.expanduser(v) if isinstance(v, str) and v.startswith("~/") else v for k, v in cfg.items()}
+    return _expand(cfg)

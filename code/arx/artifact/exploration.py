@@ -18,9 +18,9 @@ import secrets
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
@@ -34,12 +34,12 @@ STALE_S = 60.0
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_id(type_: str, title: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")[:40] or "node"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{type_}-{slug}-{secrets.token_hex(3)}"
 
 
@@ -206,7 +206,7 @@ def sweep_interrupted(root: Path) -> list[str]:
         if current is None or current.status != "running":
             continue
         why = "process is gone" if run.host == host and age <= 10 * STALE_S else f"heartbeat is {int(age)} s old"
-        finished = datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        finished = datetime.fromtimestamp(last, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         run = run.model_copy(update={"status": "interrupted", "finished": finished,
                                      "error": f"interrupted: found still running but its {why} (killed?)"})
         log = root / run.out / "run.log"

@@ -29,7 +29,7 @@ REVIEW_FILE = Path("evidence") / "review.json"
 
 @dataclass
 class EvidenceState:
-    """What is known about one metrics file: fresh / stale / missing / tampered."""
+    """What is known about one metrics file: fresh / stale (code) / stale (config) / dirty / missing / tampered."""
 
     path: str
     state: str
@@ -121,7 +121,12 @@ class Inspector:
         if problems:
             return EvidenceState(path, "tampered", problems[0], doc, problems)
         stale = self._staleness(doc)
-        return EvidenceState(path, "stale" if stale else "fresh", stale or "", doc)
+        if stale:
+            return EvidenceState(path, stale[0], stale[1], doc)
+        if doc.provenance.git_dirty:
+            return EvidenceState(path, "dirty", "produced from a working tree with uncommitted changes: commit, then "
+                                 "re-run its rule", doc)
+        return EvidenceState(path, "fresh", "", doc)
 
     def _verify(self, path: str, full: Path, doc: MetricsFile) -> list[str]:
         problems = []
@@ -160,17 +165,23 @@ class Inspector:
                 return self._dvc[str(parent)][0], None
         return None, None
 
-    def _staleness(self, doc: MetricsFile) -> str | None:
+    def _staleness(self, doc: MetricsFile) -> tuple[str, str] | None:
+        """``("stale (code)", files)`` or ``("stale (config)", keys)`` when today's code or config differs."""
         prov = doc.provenance
+        changed_code = sorted(path for path, digest in prov.code.items()
+                              if not (self.root / path).is_file() or sha256(self.root / path) != digest)
+        if changed_code:
+            return "stale (code)", f"source changed since the run: {', '.join(changed_code)}"
         if prov.paper_config is None or not (self.root / prov.paper_config).is_file():
             return None
         try:
             now = build_config(self.root, prov.scale, prov.experiment, prov.paper_config, prov.sets)
         except ArtifactError as e:
-            return f"config no longer builds: {e.one_line()}"
-        if json.loads(json.dumps(now)) != prov.config:
-            changed = sorted(k for k in {*now, *prov.config} if now.get(k) != prov.config.get(k))
-            return f"config changed since the run ({', '.join(changed)})"
+            return "stale (config)", f"config no longer builds: {e.one_line()}"
+        then = prov.config_source if prov.config_source is not None else prov.config
+        if json.loads(json.dumps(now)) != then:
+            changed = sorted(k for k in {*now, *then} if now.get(k) != then.get(k))
+            return "stale (config)", f"config changed since the run ({', '.join(changed)})"
         return None
 
 

@@ -260,7 +260,13 @@ class Provenance(Strict):
     sets: list[str] = Field(default_factory=list, description="--set overrides of the run")
     git_commit: str | None
     git_dirty: bool | None
-    config: dict[str, Any]
+    config: dict[str, Any] = Field(description="the resolved config: runtime keys and the experiment's validated "
+                                   "Config with every default")
+    config_source: dict[str, Any] | None = Field(
+        default=None, description="the merged YAML config before validation (scale defaults, paper section, --set); "
+                                  "review compares it with today's to call evidence stale (config)")
+    code: dict[str, str] = Field(default_factory=dict, description="sha256 of each arx source file the computation "
+                                 "imported; a changed file makes the evidence stale (code)")
     seed: int | None
     packages: dict[str, str | None]
     device: str

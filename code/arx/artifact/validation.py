@@ -11,7 +11,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .load import ArtifactError, MANIFEST, load_artifact, read_json, read_yaml, rel, validate
+from .load import MANIFEST, ArtifactError, load_artifact, read_json, read_yaml, rel, validate
 from .schema import SCHEMA_MODELS, Claim
 
 SCHEMA_DIR = Path("logic") / "schemas"
@@ -106,6 +106,10 @@ def validate_all(root: Path) -> list[str]:
         raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
                             f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
     check_graph(root)
+    key_problems = claim_key_problems(root, list(art.claims.values()))
+    if key_problems:
+        raise ArtifactError("logic/claims", "checks", f"{len(key_problems)} claim key(s) name no reported metric: "
+                            + "; ".join(key_problems))
     files = [root / MANIFEST, *sorted((root / "logic" / "papers").glob("*.yaml")),
              *sorted((root / "logic" / "claims").glob("*.yaml")),
              *sorted((root / "exploration" / "nodes").glob("*.yaml")),
@@ -113,3 +117,78 @@ def validate_all(root: Path) -> list[str]:
     return validate_files(root, files)
 
 
+
+
+# ---------------------------------------------------------------------------------------------- metric keys
+EXPERIMENT_SCHEMAS = SCHEMA_DIR / "experiments"
+
+
+def _resolve(schema: dict, defs: dict) -> list[dict]:
+    """The alternatives a schema node stands for ($ref followed, anyOf/oneOf flattened, null dropped)."""
+    if "$ref" in schema:
+        return _resolve(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    alts = schema.get("anyOf") or schema.get("oneOf")
+    if alts:
+        return [r for a in alts for r in _resolve(a, defs) if r.get("type") != "null"]
+    return [schema]
+
+
+def metric_key_problem(schema: dict, key: str) -> str | None:
+    """Why dotted ``key`` cannot name a number in a Metrics schema (None when it can).
+
+    Same matching as review's lookup: a property whose name holds dots (``tpr_at_0.01``) matches whole, a
+    mapping (``additionalProperties``) accepts any name, a list any index.
+    """
+    defs = schema.get("$defs", {})
+    parts = key.split(".")
+    nodes, i = _resolve(schema, defs), 0
+    while i < len(parts):
+        step = None
+        for node in nodes:
+            props = node.get("properties", {})
+            for j in range(len(parts), i, -1):
+                if ".".join(parts[i:j]) in props:
+                    step = (_resolve(props[".".join(parts[i:j])], defs), j)
+                    break
+            if step is None and isinstance(node.get("additionalProperties"), dict):
+                step = (_resolve(node["additionalProperties"], defs), i + 1)
+            if step is None and node.get("type") == "array" and parts[i].isdigit() and "items" in node:
+                step = (_resolve(node["items"], defs), i + 1)
+            if step:
+                break
+        if step is None:
+            where = ".".join(parts[:i]) or "metrics"
+            have = sorted({p for n in nodes for p in n.get("properties", {})})
+            return f"{where} has no {parts[i]!r} (it has: {', '.join(have) or 'nothing'})"
+        nodes, i = step
+    if not any(n.get("type") in ("number", "integer") or n == {} for n in nodes):
+        return f"{key!r} is not a number in the schema (it is {', '.join(str(n.get('type')) for n in nodes)})"
+    return None
+
+
+def claim_key_problems(root: Path, claims: list[Claim]) -> list[str]:
+    """Every claim key/minus that does not exist in the Metrics schema of the experiment its evidence names.
+
+    Skipped only for an artifact that ships no experiment schemas at all (``logic/schemas/experiments/``).
+    """
+    if not (root / EXPERIMENT_SCHEMAS).is_dir():
+        return []
+    problems = []
+    for claim in claims:
+        for scale, check in claim.checks.items():
+            parts = PurePosixPath(check.evidence).parts
+            experiment = parts[2] if len(parts) > 3 else None
+            path = root / EXPERIMENT_SCHEMAS / f"{experiment}.metrics.schema.json"
+            source = f"logic/claims/{claim.id}.yaml"
+            if not path.is_file():
+                problems.append(f"{source}: checks.{scale}.evidence: no Metrics schema for experiment "
+                                f"{experiment!r} (fix: register it, then `python -m arx.experiments --write`)")
+                continue
+            schema = json.loads(path.read_text())
+            for cond in check.conditions():
+                for field_, key in (("key", cond.key), ("minus", cond.minus)):
+                    why = key and metric_key_problem(schema, key)
+                    if why:
+                        problems.append(f"{source}: checks.{scale}.{field_}: {why} in {rel(path, root)} "
+                                        f"(fix: name a metric the experiment reports)")
+    return problems

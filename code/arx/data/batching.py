@@ -6,7 +6,7 @@ padding plus the attention mask leaves every real position's logits unchanged, s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -5,9 +5,9 @@ Why: no hub is reachable, and exposure/canary metrics need each digit of a secre
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers, decoders
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 SPECIALS = ["<pad>", "<unk>", "<eos>"]

@@ -125,5 +125,6 @@ def registered() -> dict[str, Experiment[Any, Any]]:
     import pkgutil
 
     for info in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{info.name}")
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
     return dict(sorted(_REGISTRY.items()))

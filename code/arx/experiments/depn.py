@@ -26,19 +26,183 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arx.experiments import experiment
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods import scoring
 from arx.methods.attribution.ig import ig_sequence
 from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
 from arx.methods.editing import edited, persistent_edit, save_edited
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
+from arx.methods.ratios import safe_ratio
 from arx.models import build_from_config, fit, get_adapter
 
 CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
 DIGITS = [CHARS.index(c) for c in "0123456789"]
 WORDS = ("the a red old small big green fox dog cat bird house tree river hill runs sees finds likes near over "
          "under into with from quiet bright dark happy slow fast garden road city boat").split()
+
+
+# ------------------------------------------------------------------------------------------------ typed contract
+class CorpusSpec(ExperimentConfig):
+    n_secrets: int
+    digits: int
+    repeats: list[int]
+    n_filler: int
+    n_heldout: int
+
+
+class GPT2Spec(ExperimentConfig):
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_inner: int
+
+
+class TrainSpec(ExperimentConfig):
+    steps: int
+    batch_size: int
+    seq_len: int
+    lr: float
+    ckpt_every: int
+
+
+class IGSpec(ExperimentConfig):
+    steps: int
+    rule: str
+    objective: str
+
+
+class SelectSpec(ExperimentConfig):
+    fraction: float
+    max_per_item: int
+    min_item_fraction: float
+    max_neurons: int
+
+
+class BaseConfig(ExperimentConfig):
+    corpus: CorpusSpec
+    models: dict[str, GPT2Spec]
+    train: TrainSpec
+
+
+class EditConfig(ExperimentConfig):
+    corpus: CorpusSpec
+    model_dir: str
+    memorized_bits: float
+    max_items: int
+    ig: IGSpec
+    select: SelectSpec
+    random_draws: int
+    secret_sharer_items: int = 0
+
+
+class DynamicsConfig(ExperimentConfig):
+    corpus: CorpusSpec
+    base_dir: str
+    models: list[str]
+    steps_model: str
+    final_step: int
+    n_items: int
+    top_k: int
+    ig: IGSpec
+
+
+class BaseModelMetrics(ExperimentMetrics):
+    params: int
+    checkpoints: list[int]
+    mean_exposure: float
+    mean_digit_accuracy: float
+    heldout_perplexity: float
+
+
+class BaseMetrics(ExperimentMetrics):
+    """One entry per model of the config's ``models`` (the small and medium configs name these two)."""
+
+    gpt2_private: BaseModelMetrics | None = None
+    gpt2_private_large: BaseModelMetrics | None = None
+
+
+class Exposure(ExperimentMetrics):
+    before_mean: float
+    after_mean: float
+    max_bits: float
+    relative_reduction: float
+
+
+class ExactExposure(ExperimentMetrics):
+    items: int
+    before: list[float]
+    after: list[float]
+
+
+class BeforeAfter(ExperimentMetrics):
+    before: float
+    after: float
+
+
+class PerplexityChange(BeforeAfter):
+    relative_increase: float
+
+
+class RandomControl(ExperimentMetrics):
+    relative_reductions: list[float]
+    mean_relative_reduction: float
+    depn_over_random: float | None
+
+
+class Aggregator(ExperimentMetrics):
+    per_item_mean_relative_reduction: float
+    aggregated_over_per_item: float | None
+    per_item_neurons_mean: float
+
+
+class EditMetrics(ExperimentMetrics):
+    n_secrets: int
+    n_memorized: int
+    n_items: int
+    n_neurons: int
+    total_neurons: int
+    exposure: Exposure
+    secret_sharer_exact_exposure: ExactExposure
+    digit_accuracy: BeforeAfter
+    perplexity: PerplexityChange
+    random: RandomControl
+    aggregator: Aggregator
+    layer_distribution: list[int]
+    persistent_vs_runtime_max_abs_logit_diff: float
+
+
+class Trajectory(ExperimentMetrics):
+    steps: list[int]
+    mean_exposure: list[float]
+    attribution_mass: list[float]
+
+
+class FinalState(ExperimentMetrics):
+    mean_exposure: float
+    attribution_mass: float
+
+
+class SizeState(ExperimentMetrics):
+    final: FinalState
+
+
+class Growth(ExperimentMetrics):
+    steps_exposure_spearman: float
+    steps_mass_spearman: float
+    size_exposure_ratio: float | None
+    size_mass_ratio: float | None
+
+
+class DynamicsMetrics(ExperimentMetrics):
+    trajectory: Trajectory
+    sizes: dict[str, SizeState]
+    growth: Growth
+
+
+def _runtime(cfg: ExperimentConfig, ctx: RunContext) -> dict[str, Any]:
+    """The validated config as the mapping the experiment body reads, with the run's seed and device."""
+    return {**cfg.model_dump(), "seed": ctx.seed, "device": ctx.device, "num_threads": ctx.threads}
 
 
 def encode(text: str) -> list[int]:
@@ -133,8 +297,9 @@ def _capped(units: list[tuple[int, int]], scores: torch.Tensor, cap: int) -> lis
     return sorted(units, key=lambda u: -float(scores[u]))[:cap]
 
 
-@experiment("depn_base")
-def base(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("depn_base", config=BaseConfig, metrics=BaseMetrics)
+def base(typed: BaseConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg, out = _runtime(typed, ctx), ctx.out
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     seed = int(cfg.get("seed", 0))
     secrets, lines, heldout = corpus(cfg["corpus"], seed)
@@ -154,8 +319,9 @@ def _reduction(before: torch.Tensor, after: torch.Tensor) -> float:
     return float(1 - after.mean() / before.mean())
 
 
-@experiment("depn_edit")
-def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("depn_edit", config=EditConfig, metrics=EditMetrics)
+def edit(typed: EditConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg, out = _runtime(typed, ctx), ctx.out
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
     seed = int(cfg.get("seed", 0))
     secrets, _, heldout = corpus(cfg["corpus"], seed)
@@ -209,7 +375,7 @@ def edit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         "digit_accuracy": {"before": float(acc0[mem].mean()), "after": float(acc_agg.mean())},
         "perplexity": {"before": ppl0, "after": ppl_agg, "relative_increase": ppl_agg / ppl0 - 1},
         "random": {"relative_reductions": rand, "mean_relative_reduction": red_rand,
-                   "depn_over_random": red / red_rand if red_rand > 1e-9 else 1e9},
+                   "depn_over_random": safe_ratio(red, red_rand)},
         "aggregator": {"per_item_mean_relative_reduction": mean_item,
                        "aggregated_over_per_item": red / mean_item if mean_item > 1e-9 else 0.0,
                        "per_item_neurons_mean": sum(map(len, per_item)) / len(per_item)},
@@ -241,8 +407,9 @@ def _spearman(x: list[float], y: list[float]) -> float:
     return float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
 
 
-@experiment("depn_dynamics")
-def dynamics(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("depn_dynamics", config=DynamicsConfig, metrics=DynamicsMetrics)
+def dynamics(typed: DynamicsConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg = _runtime(typed, ctx)
     """Mean exposure and privacy-neuron attribution mass (mean over items of the top-k IG scores, prob objective
     as in the paper's attribution) over training checkpoints and across model sizes."""
     torch.set_num_threads(int(cfg.get("num_threads", 1)))
@@ -269,6 +436,6 @@ def dynamics(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     small, large = (sizes[n]["final"] for n in cfg["models"])
     grow = {"steps_exposure_spearman": _spearman(traj["steps"], traj["mean_exposure"]),
             "steps_mass_spearman": _spearman(traj["steps"], traj["attribution_mass"]),
-            "size_exposure_ratio": large["mean_exposure"] / small["mean_exposure"],
-            "size_mass_ratio": large["attribution_mass"] / small["attribution_mass"]}
+            "size_exposure_ratio": safe_ratio(large["mean_exposure"], small["mean_exposure"]),
+            "size_mass_ratio": safe_ratio(large["attribution_mass"], small["attribution_mass"])}
     return {"trajectory": traj, "sizes": sizes, "growth": grow}

@@ -18,19 +18,199 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arx.experiments import experiment
-from arx.methods.quantization import (QuantLinear, TSignSGD, TernaryLinear, add_lora, add_ternary_adapters, dequantize_to_linear,
-                                      merge_lora, merge_lora_requantized, merge_ternary_model, quantize_model,
-                                      ternary_parameters)
-from arx.models import build_from_config, fit
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
+from arx.methods.quantization import (
+    QuantLinear,
+    TernaryLinear,
+    TSignSGD,
+    add_lora,
+    add_ternary_adapters,
+    dequantize_to_linear,
+    merge_lora,
+    merge_lora_requantized,
+    merge_ternary_model,
+    quantize_model,
+    ternary_parameters,
+)
+from arx.models import build_from_config, fit, load_model
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+class WorldConfig(ExperimentConfig):
+    """Size of the synthetic fact world (identical across the three rules: YAML anchors)."""
+
+    n_subjects: int
+    n_relations: int
+    n_objects: int
+    n_aliases: int
+
+
+class ModelConfig(ExperimentConfig):
+    """The dense Llama base model."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+
+
+class BaseTrainConfig(ExperimentConfig):
+    """Training of the base model on all fact statements (AdamW, no weight decay, full-sequence LM loss)."""
+
+    steps: int
+    batch_size: int
+    lr: float
+
+
+class LotaConfig(ExperimentConfig):
+    """LoTA-QAF: ternary adapters of rank ``rank`` with threshold ``omega``, trained by t-SignSGD."""
+
+    rank: int
+    omega: float
+    steps: int
+    sigma0: float
+    sigma1: float
+    sigma2: float
+
+
+class LoraConfig(ExperimentConfig):
+    """16-bit LoRA (peft) trained with AdamW."""
+
+    rank: int
+    alpha: float
+    lr: float
+    steps: int
+
+
+class BaseConfig(ExperimentConfig):
+    """``lotaqaf_base``: world, model and training of the dense base model."""
+
+    world: WorldConfig
+    model: ModelConfig
+    train: BaseTrainConfig
+
+
+class FinetuneConfig(ExperimentConfig):
+    """What both fine-tune experiments read: the world, the saved base model, quantization and the methods."""
+
+    world: WorldConfig
+    base_dir: str
+    group_size: int
+    batch_size: int
+    lota: LotaConfig
+    lora: LoraConfig
+
+
+class MmluConfig(FinetuneConfig):
+    """``lotaqaf_mmlu``: the bit width is the one of ``candidate_bits`` whose RTN loses more accuracy."""
+
+    candidate_bits: list[int]
+
+
+class TaskConfig(FinetuneConfig):
+    """``lotaqaf_task``: a fixed bit width."""
+
+    bits: int
+
+
+# --------------------------------------------------------------------------------------------------- metrics
+
+
+class BaseMetrics(ExperimentMetrics):
+    train_seconds: float
+    loss_last: float
+    n_params: int
+    mc_acc_train_subjects: float
+    mc_acc_test_subjects: float
+
+
+class LotaTrainMetrics(ExperimentMetrics):
+    loss_first: float
+    loss_last: float
+    delta_w_nonzero_frac: float
+
+
+class LoraTrainMetrics(ExperimentMetrics):
+    loss_first: float
+    loss_last: float
+
+
+class MethodAccuracy(ExperimentMetrics):
+    """Accuracy of every method on the test subjects, merge effects and training summaries; ``per_item`` holds the
+    0/1 correctness of each test item behind each accuracy (same keys, the accuracy is their mean)."""
+
+    bits: int
+    fp_base: float
+    rtn: float
+    lota_train: LotaTrainMetrics
+    lota_unmerged: float
+    lota_merged: float
+    lota_merge_max_abs_logit_diff: float
+    lota_seconds: float
+    qlora_train: LoraTrainMetrics
+    qlora_unmerged: float
+    qlora_requant_merged: float
+    qlora_merge_max_abs_logit_diff: float
+    qlora_seconds: float
+    lora_fp_train: LoraTrainMetrics
+    lora_fp_merged: float
+    per_item: dict[str, list[float]]
+
+
+class MmluAccuracy(MethodAccuracy):
+    train_subjects: dict[str, float]
+
+
+class LosslessMergeMetrics(ExperimentMetrics):
+    lota_max_abs_logit_diff: float
+    qlora_requant_max_abs_logit_diff: float
+    qlora_requant_acc_change: float
+    lota_acc_change: float
+
+
+class RecoveryMetrics(ExperimentMetrics):
+    fp_acc: float
+    rtn_acc: float
+    gap: float
+    lota_acc: float
+    fraction_recovered: float
+
+
+class VsLoraMergedMetrics(ExperimentMetrics):
+    lota_minus_qlora_requant: float
+
+
+class MmluMetrics(ExperimentMetrics):
+    rtn_acc_by_bits: dict[str, float]
+    chosen_bits: int
+    accuracy: MmluAccuracy
+    lossless_merge: LosslessMergeMetrics
+    recovery: RecoveryMetrics
+    vs_lora_merged: VsLoraMergedMetrics
+
+
+class TaskSpecificMetrics(ExperimentMetrics):
+    lota_acc: float
+    lora16_acc: float
+    lota_minus_lora16: float
+    best_other_quantized_acc: float
+    lota_minus_best_other: float
+
+
+class TaskMetrics(ExperimentMetrics):
+    accuracy: MethodAccuracy
+    task_specific: TaskSpecificMetrics
+
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -115,11 +295,10 @@ def batches(ids: torch.Tensor, answer_pos: torch.Tensor, batch_size: int, steps:
 # --------------------------------------------------------------------------------------------------- model
 
 
-def build_base(world: FactWorld, cfg: dict[str, Any]) -> nn.Module:
-    m = cfg["model"]
-    return build_from_config("llama", int(cfg["seed"]), vocab_size=world.vocab_size, hidden_size=m["hidden_size"],
-                             intermediate_size=m["intermediate_size"], num_hidden_layers=m["num_layers"],
-                             num_attention_heads=m["num_heads"], num_key_value_heads=m["num_heads"],
+def build_base(world: FactWorld, m: ModelConfig, seed: int) -> nn.Module:
+    return build_from_config("llama", seed, vocab_size=world.vocab_size, hidden_size=m.hidden_size,
+                             intermediate_size=m.intermediate_size, num_hidden_layers=m.num_layers,
+                             num_attention_heads=m.num_heads, num_key_value_heads=m.num_heads,
                              max_position_embeddings=16, tie_word_embeddings=False, bos_token_id=world.BOS,
                              eos_token_id=world.EOS, pad_token_id=world.EOS)
 
@@ -137,22 +316,33 @@ def answer_loss(model: nn.Module, ids: torch.Tensor, pos: torch.Tensor, full_lm:
     return F.cross_entropy(logits[rows, pos - 1], ids[rows, pos])
 
 
-def train(model: nn.Module, opt: torch.optim.Optimizer, data: Iterator, full_lm: bool = False) -> list[float]:
-    return fit(model, data, lambda m, batch: answer_loss(m, *batch, full_lm), opt)
+def answer_loss_fn(full_lm: bool = False) -> Callable[[nn.Module, tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+    """The ``loss_fn`` of :func:`arx.models.fit` for batches ``(ids, answer_pos)``."""
+    return lambda m, batch: answer_loss(m, *batch, full_lm)
 
 
 @torch.no_grad()
-def mc_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+def mc_correct(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> torch.Tensor:
+    """0/1 per MC question (float, on the model's device): the correct option has the highest log-probability."""
     prompts, options = (t.to(device_of(model)) for t in world.mc_questions(subjects))
     logp = model(input_ids=prompts).logits[:, -1].log_softmax(-1)
-    return float((logp.gather(1, options).argmax(1) == 0).float().mean())
+    return (logp.gather(1, options).argmax(1) == 0).float()
+
+
+def mc_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+    return float(mc_correct(model, world, subjects).mean())
 
 
 @torch.no_grad()
-def task_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+def task_correct(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> torch.Tensor:
+    """0/1 per task example (float): exact match of the argmax over the whole vocabulary."""
     ids, _, answer = (t.to(device_of(model)) for t in world.task_examples(subjects))
     logits = model(input_ids=ids[:, :-1]).logits[:, -1]
-    return float((logits.argmax(-1) == answer).float().mean())
+    return (logits.argmax(-1) == answer).float()
+
+
+def task_accuracy(model: nn.Module, world: FactWorld, subjects: torch.Tensor) -> float:
+    return float(task_correct(model, world, subjects).mean())
 
 
 @torch.no_grad()
@@ -160,46 +350,44 @@ def logits_of(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     return model(input_ids=ids.to(device_of(model))).logits
 
 
-def world_from(cfg: dict[str, Any]) -> FactWorld:
-    w = cfg["world"]
-    return FactWorld(w["n_subjects"], w["n_relations"], w["n_objects"], w["n_aliases"], seed=int(cfg["seed"]))
+def world_from(w: WorldConfig, seed: int) -> FactWorld:
+    return FactWorld(w.n_subjects, w.n_relations, w.n_objects, w.n_aliases, seed=seed)
 
 
-def load_base(cfg: dict[str, Any]) -> nn.Module:
-    from transformers import LlamaForCausalLM
-
-    path = Path(cfg["base_dir"])
+def load_base(base_dir: str | Path, ctx: RunContext) -> nn.Module:
+    """The saved base model in float32 on ``ctx.device``. Always float32, whatever ``ctx.dtype`` (bfloat16 at
+    medium): the lossless-merge claim is an fp32 bit-equality and the base was trained and saved in fp32."""
+    path = Path(base_dir)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"base model not found at {path}; build it with `snakemake "
                                 f"evidence/lotaqaf/lotaqaf_base/metrics.json` (rule lotaqaf_base)")
-    return LlamaForCausalLM.from_pretrained(path).float().to(cfg.get("device", "cpu")).eval()
+    return load_model(path, device=ctx.device, dtype="float32").float()
 
 
 # --------------------------------------------------------------------------------------------------- methods
 
 
-def finetune_lota(qmodel: nn.Module, data: Callable[[int], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+def finetune_lota(qmodel: nn.Module, data: Callable[[int], Iterator], lcfg: LotaConfig,
+                  seed: int) -> tuple[nn.Module, dict]:
     """Ternary adaptation on a quantized model, trained with t-SignSGD."""
-    lcfg = cfg["lota"]
     model = copy.deepcopy(qmodel)
-    add_ternary_adapters(model, rank=lcfg["rank"], omega=lcfg["omega"], seed=int(cfg["seed"]))
-    opt = TSignSGD(ternary_parameters(model), total_steps=lcfg["steps"], sigma0=lcfg["sigma0"],
-                   sigma1=lcfg["sigma1"], sigma2=lcfg["sigma2"])
-    losses = train(model, opt, data(lcfg["steps"]))
+    add_ternary_adapters(model, rank=lcfg.rank, omega=lcfg.omega, seed=seed)
+    opt = TSignSGD(ternary_parameters(model), total_steps=lcfg.steps, sigma0=lcfg.sigma0,
+                   sigma1=lcfg.sigma1, sigma2=lcfg.sigma2)
+    losses = fit(model, data(lcfg.steps), answer_loss_fn(), opt)
     nonzero = [int((m.offsets()[0] != 0).sum()) for m in model.modules() if isinstance(m, TernaryLinear)]
     n_weights = sum(m.base.q.numel() for m in model.modules() if isinstance(m, TernaryLinear))
     return model, {"loss_first": losses[0], "loss_last": losses[-1], "delta_w_nonzero_frac": sum(nonzero) / n_weights}
 
 
-def finetune_lora(base: nn.Module, data: Callable[[int], Iterator], cfg: dict[str, Any]) -> tuple[nn.Module, dict]:
+def finetune_lora(base: nn.Module, data: Callable[[int], Iterator], lcfg: LoraConfig) -> tuple[nn.Module, dict]:
     """16-bit LoRA (peft) with AdamW; ``base`` may be a quantized model (QLoRA-style) or the fp model."""
-    lcfg = cfg["lora"]
     model = copy.deepcopy(base)
     if any(isinstance(m, QuantLinear) for m in model.modules()):
         dequantize_to_linear(model)
-    peft_model = add_lora(model, rank=lcfg["rank"], alpha=lcfg["alpha"])
-    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lcfg["lr"])
-    losses = train(peft_model, opt, data(lcfg["steps"]))
+    peft_model = add_lora(model, rank=lcfg.rank, alpha=lcfg.alpha)
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lcfg.lr)
+    losses = fit(peft_model, data(lcfg.steps), answer_loss_fn(), opt)
     return peft_model, {"loss_first": losses[0], "loss_last": losses[-1]}
 
 
@@ -209,67 +397,77 @@ def quantized(model: nn.Module, bits: int, group_size: int) -> nn.Module:
     return q.eval()
 
 
-def compare_methods(base: nn.Module, world: FactWorld, cfg: dict[str, Any], bits: int,
-                    data: Callable[[int], Iterator], evaluate: Callable[[nn.Module], float],
+def compare_methods(base: nn.Module, cfg: FinetuneConfig, seed: int, bits: int,
+                    data: Callable[[int], Iterator], correct: Callable[[nn.Module], torch.Tensor],
                     probe_ids: torch.Tensor) -> dict[str, Any]:
-    """Every method fine-tuned on the same batches; accuracies via ``evaluate``; merge effects on ``probe_ids``."""
-    g = cfg["group_size"]
+    """Every method fine-tuned on the same batches; accuracies (means of the 0/1 per-item ``correct``, which go to
+    ``per_item``) on the test subjects; merge effects on ``probe_ids``."""
+    per_item: dict[str, list[float]] = {}
+
+    def evaluate(name: str, model: nn.Module) -> float:
+        c = correct(model)
+        per_item[name] = c.tolist()
+        return float(c.mean())
+
+    g = cfg.group_size
     qmodel = quantized(base, bits, g)
-    res: dict[str, Any] = {"bits": bits, "fp_base": evaluate(base), "rtn": evaluate(qmodel)}
+    res: dict[str, Any] = {"bits": bits, "fp_base": evaluate("fp_base", base), "rtn": evaluate("rtn", qmodel)}
     t0 = time.perf_counter()
-    lota, res["lota_train"] = finetune_lota(qmodel, data, cfg)
-    res["lota_unmerged"] = evaluate(lota)
+    lota, res["lota_train"] = finetune_lota(qmodel, data, cfg.lota, seed)
+    res["lota_unmerged"] = evaluate("lota_unmerged", lota)
     before = logits_of(lota, probe_ids)
     merge_ternary_model(lota)
-    res["lota_merged"] = evaluate(lota)
+    res["lota_merged"] = evaluate("lota_merged", lota)
     res["lota_merge_max_abs_logit_diff"] = float((logits_of(lota, probe_ids) - before).abs().max())
     res["lota_seconds"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    qlora, res["qlora_train"] = finetune_lora(qmodel, data, cfg)
-    res["qlora_unmerged"] = evaluate(qlora)
+    qlora, res["qlora_train"] = finetune_lora(qmodel, data, cfg.lora)
+    res["qlora_unmerged"] = evaluate("qlora_unmerged", qlora)
     before = logits_of(qlora, probe_ids)
     requant = merge_lora_requantized(qlora, bits, g)
-    res["qlora_requant_merged"] = evaluate(requant)
+    res["qlora_requant_merged"] = evaluate("qlora_requant_merged", requant)
     res["qlora_merge_max_abs_logit_diff"] = float((logits_of(requant, probe_ids) - before).abs().max())
     res["qlora_seconds"] = time.perf_counter() - t0
-    fp_lora, res["lora_fp_train"] = finetune_lora(base, data, cfg)
-    res["lora_fp_merged"] = evaluate(merge_lora(fp_lora))
+    fp_lora, res["lora_fp_train"] = finetune_lora(base, data, cfg.lora)
+    res["lora_fp_merged"] = evaluate("lora_fp_merged", merge_lora(fp_lora))
+    res["per_item"] = per_item
     return res
 
 
 # --------------------------------------------------------------------------------------------------- experiments
 
 
-@experiment("lotaqaf_base")
-def base_model(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train the dense base model on all fact statements (save_pretrained under ``out/model``)."""
-    world = world_from(cfg)
-    model = build_base(world, cfg).to(cfg.get("device", "cpu"))
+@experiment("lotaqaf_base", config=BaseConfig, metrics=BaseMetrics)
+def base_model(cfg: BaseConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train the dense base model on all fact statements (save_pretrained under ``ctx.out/model``); trained in
+    float32 whatever ``ctx.dtype``."""
+    world = world_from(cfg.world, ctx.seed)
+    model = build_base(world, cfg.model, ctx.seed).to(ctx.device)
     ids, pos = world.statements(torch.arange(world.n_subjects))
-    t = cfg["train"]
-    opt = torch.optim.AdamW(model.parameters(), lr=t["lr"], weight_decay=0.0)
+    t = cfg.train
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=0.0)
     t0 = time.perf_counter()
-    losses = train(model, opt, batches(ids, pos, t["batch_size"], t["steps"], int(cfg["seed"])), full_lm=True)
-    model.save_pretrained(out / "model")
+    losses = fit(model, batches(ids, pos, t.batch_size, t.steps, ctx.seed), answer_loss_fn(full_lm=True), opt)
+    model.save_pretrained(ctx.out / "model")
     return {"train_seconds": time.perf_counter() - t0, "loss_last": losses[-1],
             "n_params": sum(p.numel() for p in model.parameters()),
             "mc_acc_train_subjects": mc_accuracy(model, world, world.train_subjects),
             "mc_acc_test_subjects": mc_accuracy(model, world, world.test_subjects)}
 
 
-@experiment("lotaqaf_mmlu")
-def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("lotaqaf_mmlu", config=MmluConfig, metrics=MmluMetrics)
+def mmlu_recovery(cfg: MmluConfig, ctx: RunContext) -> dict[str, Any]:
     """Claims lossless_merge, recovers_quantization and vs_lora_merged on the MMLU-like test."""
-    world = world_from(cfg)
-    base = load_base(cfg)
+    world = world_from(cfg.world, ctx.seed)
+    base = load_base(cfg.base_dir, ctx)
     test = world.test_subjects
     fp_acc = mc_accuracy(base, world, test)
-    rtn = {b: mc_accuracy(quantized(base, b, cfg["group_size"]), world, test) for b in cfg["candidate_bits"]}
+    rtn = {b: mc_accuracy(quantized(base, b, cfg.group_size), world, test) for b in cfg.candidate_bits}
     bits = max(rtn, key=lambda b: (fp_acc - rtn[b], -b))  # the width that degrades more (ties: fewer bits)
     ids, pos = world.statements(world.train_subjects)
-    data = lambda steps: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 1)  # noqa: E731
+    data = lambda steps: batches(ids, pos, cfg.batch_size, steps, ctx.seed + 1)  # noqa: E731
     probe, _ = world.mc_questions(test)
-    res = compare_methods(base, world, cfg, bits, data, lambda m: mc_accuracy(m, world, test), probe)
+    res = compare_methods(base, cfg, ctx.seed, bits, data, lambda m: mc_correct(m, world, test), probe)
     res["train_subjects"] = {"fp_base": mc_accuracy(base, world, world.train_subjects)}
     gap = fp_acc - res["rtn"]
     recovery = (res["lota_merged"] - res["rtn"]) / gap if gap > 0 else 0.0
@@ -288,16 +486,16 @@ def mmlu_recovery(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     return metrics
 
 
-@experiment("lotaqaf_task")
-def task_specific(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("lotaqaf_task", config=TaskConfig, metrics=TaskMetrics)
+def task_specific(cfg: TaskConfig, ctx: RunContext) -> dict[str, Any]:
     """Claim task_specific: a new instruction format learnt by fine-tuning, exact match on held-out subjects."""
-    world = world_from(cfg)
-    base = load_base(cfg)
+    world = world_from(cfg.world, ctx.seed)
+    base = load_base(cfg.base_dir, ctx)
     ids, pos, _ = world.task_examples(world.train_subjects)
-    data = lambda steps: batches(ids, pos, cfg["batch_size"], steps, int(cfg["seed"]) + 2)  # noqa: E731
+    data = lambda steps: batches(ids, pos, cfg.batch_size, steps, ctx.seed + 2)  # noqa: E731
     test = world.test_subjects
     probe, _, _ = world.task_examples(test)
-    res = compare_methods(base, world, cfg, int(cfg["bits"]), data, lambda m: task_accuracy(m, world, test),
+    res = compare_methods(base, cfg, ctx.seed, cfg.bits, data, lambda m: task_correct(m, world, test),
                           probe[:, :-1])
     lora16 = res["qlora_unmerged"]
     other = max(res["rtn"], res["qlora_requant_merged"])

@@ -19,18 +19,19 @@ Protocol (one code path for every scale; settings in workflows/config/moe_attrib
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from arx.data.batching import pad_right
 from arx.data.facts import object_token_targets
-from arx.experiments import experiment
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
+from arx.methods.ratios import safe_ratio
+from arx.models import load_model
 
 FAMILIES = ("qwen2moe", "olmoe", "llama")
 
@@ -58,42 +59,197 @@ def jsonl_facts(path: Path, tokenizer) -> FactBatch:
                      torch.tensor([rel_names.index(d["relation"]) for d in lines]))
 
 
+# ----------------------------------------------------------------------------------------------------- config
+
+MoEFamily = Literal["qwen2moe", "olmoe"]
+
+
+class ModelSource(ExperimentConfig):
+    """Where the models and their facts come from: the zoo (small/medium) or published checkpoints (paper)."""
+
+    zoo_dir: str | None = None
+    zoo_models: dict[str, str] = {}
+    checkpoints: dict[str, str] | None = None  # paper scale: family -> Hugging Face repo, under checkpoints_root
+    checkpoints_root: str = "."
+    facts_jsonl: str | None = None  # paper scale: the facts file (else the zoo model's corpus.jsonl)
+    n_facts: int | None = None
+
+
+class CrossConfig(ModelSource):
+    method: Literal["grad", "ig", "ablation"] = "grad"
+    ig_steps: int = 16
+    coordination_model: MoEFamily
+    permutations: int
+    masking_moe: MoEFamily
+    mask_heads: int
+
+
+class BlockingConfig(ModelSource):
+    method: Literal["grad", "ig", "ablation"] = "grad"
+    ig_steps: int = 16
+    mode: Literal["reroute", "zero"] = "reroute"
+    k: int
+    random_draws: int
+    curve_k: list[int]
+
+
+class LpiConfig(ModelSource):
+    lpi_moe: MoEFamily
+    top_fraction: float
+    steps: int
+
+
+# ---------------------------------------------------------------------------------------------------- metrics
+
+Ranking = dict[str, float | int]  # {"mrr", "hit@10", "n"}
+
+
+class FamilyCross(ExperimentMetrics):
+    ranking: Ranking
+    head_mass_per_layer: list[float]
+    shared_share_of_ffn_mass: float | None = None  # only for models with shared experts
+
+
+class Coordination(ExperimentMetrics):
+    model: str
+    r: float
+    p: float
+    null_mean: float
+    null_std: float
+    permutations: int
+    facts: int
+    layers: int
+
+
+class HeadMaskingResult(ExperimentMetrics):
+    k: int
+    before: Ranking
+    after: Ranking
+    drop: dict[str, float]
+    masked: list[list[int]]
+
+
+class HeadMasking(ExperimentMetrics):
+    qwen2moe: HeadMaskingResult | None = None
+    olmoe: HeadMaskingResult | None = None
+    llama: HeadMaskingResult
+    dense_minus_moe_hit10_drop: float
+
+
+class LayerEfficiency(ExperimentMetrics):
+    per_layer: list[float]
+    mean: float
+    mass_per_layer: list[float]
+    activated_ffn_params_per_layer: int
+    profile: dict[str, float]
+
+
+class Efficiency(ExperimentMetrics):
+    qwen2moe: LayerEfficiency
+    olmoe: LayerEfficiency
+    llama: LayerEfficiency
+    moe_over_dense: dict[str, float | None]  # None: the dense model's mean efficiency is not positive
+    ratio_min: float | None
+
+
+class CrossMetrics(ExperimentMetrics):
+    method: str
+    qwen2moe: FamilyCross
+    olmoe: FamilyCross
+    llama: FamilyCross
+    coordination: Coordination
+    efficiency: Efficiency
+    head_masking: HeadMasking
+
+
+class RelationBlocking(ExperimentMetrics):
+    before: Ranking
+    top: Ranking
+    drop_top: dict[str, float]
+    drop_random: dict[str, float]
+    blocked: list[list[int]]
+
+
+class BlockingResult(ExperimentMetrics):
+    mode: str
+    relations: dict[str, RelationBlocking]  # per relation type (the items ``mean`` averages)
+    mean: dict[str, float]
+
+
+class BlockingSummary(ExperimentMetrics):
+    k: int
+    mrr_drop_top: dict[str, float]
+    mrr_drop_random: dict[str, float]
+    olmoe_minus_qwen2moe_mrr_drop: float
+    top_over_random: dict[str, float | None]  # None: the random control's drop is not positive
+    top_over_random_min: float | None  # None if any model's ratio is undefined
+
+
+class BlockingMetrics(ExperimentMetrics):
+    qwen2moe: BlockingResult
+    olmoe: BlockingResult
+    summary: BlockingSummary
+    summary_reroute: BlockingSummary | None = None  # the other blocking mode, for comparison only
+    summary_zero: BlockingSummary | None = None
+    curves: dict[str, list[int] | list[float]]  # "k" and "<family> top|random" relative MRR drops
+
+
+class LpiFamily(ExperimentMetrics):
+    steps: list[str]
+    pairs: list[dict[str, float]]
+    top_share_per_pair: list[float]
+    top_share_mean: float
+    top_share_pooled: float
+    neurons: int
+    stability_spearman: list[float]
+
+
+class Backbone(ExperimentMetrics):
+    top_fraction: float
+    moe_top_share: float
+    dense_top_share: float
+
+
+class LpiMetrics(ExperimentMetrics):
+    qwen2moe: LpiFamily | None = None
+    olmoe: LpiFamily | None = None
+    llama: LpiFamily
+    backbone: Backbone
+    concentration_curves: dict[str, dict[str, float]]
+
+
 # ----------------------------------------------------------------------------------------------------- models
 
 
-def _model_dir(cfg: dict[str, Any], family: str) -> Path:
-    if "checkpoints" in cfg:  # paper scale: published checkpoints in a local directory
-        repo = cfg["checkpoints"][family]
-        path = Path(cfg.get("checkpoints_root", ".")) / repo.split("/")[-1]
+def _model_dir(cfg: ModelSource, family: str) -> Path:
+    if cfg.checkpoints is not None:  # paper scale: published checkpoints in a local directory
+        repo = cfg.checkpoints[family]
+        path = Path(cfg.checkpoints_root) / repo.split("/")[-1]
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"checkpoint {path} is missing: download the Hugging Face model {repo} into it "
                                     f"(`huggingface-cli download {repo} --local-dir {path}`); Gated-LPI also needs "
                                     f"intermediate checkpoints under {path}/checkpoints/step_<n>/")
         return path
-    if family not in cfg.get("zoo_models", {}) or "zoo_dir" not in cfg:
+    if family not in cfg.zoo_models or cfg.zoo_dir is None:
         raise ValueError(f"no zoo model for {family!r}: set zoo_dir (e.g. evidence/zoo/small) and zoo_models.{family} "
                          "to a model_id of workflows/config/zoo.yaml (or checkpoints.{family} at paper scale)")
-    path = Path(cfg["zoo_dir"]) / cfg["zoo_models"][family]
+    path = Path(cfg.zoo_dir) / cfg.zoo_models[family]
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"zoo model {path} is missing: build it with `snakemake {path}/metrics.json` "
                                 "(rule zoo_model) first")
     return path
 
 
-def load(cfg: dict[str, Any], family: str) -> nn.Module:
-    from transformers import AutoModelForCausalLM
-
-    dtype = getattr(torch, cfg.get("dtype", "float32"))
-    model = AutoModelForCausalLM.from_pretrained(_model_dir(cfg, family), dtype=dtype)
-    return model.to(cfg.get("device", "cpu")).eval()
+def load(cfg: ModelSource, family: str, device: str = "cpu", dtype: str = "float32") -> nn.Module:
+    return load_model(_model_dir(cfg, family), device=device, dtype=dtype)
 
 
-def facts_for(cfg: dict[str, Any], family: str) -> FactBatch:
+def facts_for(cfg: ModelSource, family: str) -> FactBatch:
     """The facts of ``facts_jsonl`` (paper scale) or of the zoo model's ``corpus.jsonl``, in its tokenizer."""
     from transformers import AutoTokenizer
 
     model_dir = _model_dir(cfg, family)
-    path = Path(cfg["facts_jsonl"]) if "facts_jsonl" in cfg else model_dir / "corpus.jsonl"
+    path = Path(cfg.facts_jsonl) if cfg.facts_jsonl is not None else model_dir / "corpus.jsonl"
     return jsonl_facts(path, AutoTokenizer.from_pretrained(model_dir))
 
 
@@ -132,19 +288,25 @@ def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, 
 # ------------------------------------------------------------------------------------------------ experiments
 
 
-@experiment("moe_attribution_cross")
-def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+def _ratio_min(ratios: dict[str, float | None]) -> float | None:
+    """The smallest ratio, or None if any is undefined (a degenerate control makes the minimum unknown)."""
+    values = list(ratios.values())
+    return None if any(v is None for v in values) else min(values)
+
+
+@experiment("moe_attribution_cross", config=CrossConfig, metrics=CrossMetrics)
+def cross(cfg: CrossConfig, ctx: RunContext) -> CrossMetrics:
     """Cross-level attribution, layer profiles, per-layer efficiency, head–expert correlation, head masking."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed = int(cfg.get("seed", 0))
-    method = cfg.get("method", "grad")
+    torch.set_num_threads(ctx.threads)
+    seed = ctx.seed
+    method = cfg.method
     res: dict[str, Any] = {"method": method}
     eff, profiles, head_masking = {}, {}, {}
-    k = int(cfg["mask_heads"])
+    k = cfg.mask_heads
     for family in FAMILIES:  # one model in memory at a time (paper-scale checkpoints are large)
-        model = load(cfg, family)
-        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
-        a = moe.cross_level(model, facts, method=method, steps=int(cfg.get("ig_steps", 16)))
+        model = load(cfg, family, ctx.device, ctx.dtype)
+        facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
+        a = moe.cross_level(model, facts, method=method, steps=cfg.ig_steps)
         ffn_units = {u: moe.layer_mass(v) for u, v in a.items() if u != "head"}
         eff[family] = moe.per_layer_efficiency(model, ffn_units)
         profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
@@ -153,64 +315,62 @@ def cross(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                        **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum()
                                                              / sum(ffn_units.values()).sum())}
                           if "shared" in ffn_units else {})}
-        if family == cfg["coordination_model"]:
-            c = heads.head_expert_correlation(a["head"], a["expert"], int(cfg["permutations"]), seed)
+        if family == cfg.coordination_model:
+            c = heads.head_expert_correlation(a["head"], a["expert"], cfg.permutations, seed)
             res["coordination"] = {"model": family, **c}
-        if family in (cfg["masking_moe"], "llama"):
+        if family in (cfg.masking_moe, "llama"):
             head_masking[family] = heads.head_masking(model, facts, a["head"], k)
         del model
     dense = eff["llama"]["mean"]
-    ratios = {f: eff[f]["mean"] / dense for f in ("qwen2moe", "olmoe")}
-    res["efficiency"] = {**{f: eff[f] for f in FAMILIES}, "moe_over_dense": ratios,
-                         "ratio_min": min(ratios.values())}
+    ratios = {f: safe_ratio(eff[f]["mean"], dense) for f in ("qwen2moe", "olmoe")}
+    res["efficiency"] = {**{f: eff[f] for f in FAMILIES}, "moe_over_dense": ratios, "ratio_min": _ratio_min(ratios)}
     res["head_masking"] = {**head_masking, "dense_minus_moe_hit10_drop": head_masking["llama"]["drop"]["hit@10"]
-                           - head_masking[cfg["masking_moe"]]["drop"]["hit@10"]}
-    _plot(out / "layer_profiles.png", profiles, "relative depth", "share of FFN attribution mass",
+                           - head_masking[cfg.masking_moe]["drop"]["hit@10"]}
+    _plot(ctx.out / "layer_profiles.png", profiles, "relative depth", "share of FFN attribution mass",
           f"per-layer attribution profile (Σ|{method}| per layer)")
-    return res
+    return CrossMetrics.model_validate(res)
 
 
 def _blocking_summary(means: dict[str, dict], k: int) -> dict[str, Any]:
     top = {f: m["drop_top_mrr"] for f, m in means.items()}
     rnd = {f: m["drop_random_mrr"] for f, m in means.items()}
-    ratio = {f: top[f] / rnd[f] if rnd[f] > 0 else (math.inf if top[f] > 0 else 0.0) for f in top}
+    ratio = {f: safe_ratio(top[f], rnd[f]) for f in top}
     return {"k": k, "mrr_drop_top": top, "mrr_drop_random": rnd,
             "olmoe_minus_qwen2moe_mrr_drop": top["olmoe"] - top["qwen2moe"],
-            "top_over_random": {f: min(v, 1e6) for f, v in ratio.items()},
-            "top_over_random_min": min(min(ratio.values()), 1e6)}
+            "top_over_random": ratio, "top_over_random_min": _ratio_min(ratio)}
 
 
-@experiment("moe_attribution_blocking")
-def block(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("moe_attribution_blocking", config=BlockingConfig, metrics=BlockingMetrics)
+def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     """Block top-k attributed vs k random experts per relation type, model with vs without shared experts.
 
     ``summary`` uses the configured ``mode`` (default: reroute); ``summary_<other mode>`` reports the other reading
     of blocking on the same attributions, for comparison only."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed, k, draws = int(cfg.get("seed", 0)), int(cfg["k"]), int(cfg["random_draws"])
-    mode = cfg.get("mode", "reroute")
+    torch.set_num_threads(ctx.threads)
+    seed, k, draws = ctx.seed, cfg.k, cfg.random_draws
+    mode = cfg.mode
     other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
     curves, alt = {}, {}
     for family in ("qwen2moe", "olmoe"):
-        model = load(cfg, family)
-        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
-        ea = moe.attribute(model, facts, "expert", method=cfg.get("method", "grad"), steps=int(cfg.get("ig_steps", 16)))
+        model = load(cfg, family, ctx.device, ctx.dtype)
+        facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
+        ea = moe.attribute(model, facts, "expert", method=cfg.method, steps=cfg.ig_steps)
         res[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=mode)
         alt[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=other)["mean"]
         runs = [blocking.blocking_by_relation(model, facts, ea, kk, draws, seed, mode=mode)["mean"]
-                for kk in cfg["curve_k"]]
+                for kk in cfg.curve_k]
         curves[f"{family} top"] = [r["drop_top_mrr"] for r in runs]
         curves[f"{family} random"] = [r["drop_random_mrr"] for r in runs]
     res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2moe", "olmoe")}, k)
     res[f"summary_{other}"] = _blocking_summary(alt, k)
-    res["curves"] = {"k": list(cfg["curve_k"]), **curves}
-    _plot(out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",
-          f"blocking top-attributed vs random experts ({mode})", x=list(cfg["curve_k"]))
-    return res
+    res["curves"] = {"k": list(cfg.curve_k), **curves}
+    _plot(ctx.out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",
+          f"blocking top-attributed vs random experts ({mode})", x=list(cfg.curve_k))
+    return BlockingMetrics.model_validate(res)
 
 
-def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
+def _checkpoints(cfg: ModelSource, family: str) -> list[Path]:
     root = _model_dir(cfg, family) / "checkpoints"
     steps = sorted(root.glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
     if len(steps) < 3:
@@ -221,32 +381,29 @@ def _checkpoints(cfg: dict[str, Any], family: str) -> list[Path]:
 
 
 def _load_state(step_dir: Path) -> dict[str, torch.Tensor]:
-    """One checkpoint's parameters in the model's own layout. Loaded with ``from_pretrained`` because checkpoints
-    store MoE experts per expert (the published format) while the modules hold them fused."""
-    from transformers import AutoModelForCausalLM
-
+    """One checkpoint's parameters in the model's own layout. Loaded with ``from_pretrained`` (via ``load_model``)
+    because checkpoints store MoE experts per expert (the published format) while the modules hold them fused."""
     if not (step_dir / "config.json").exists():
         raise FileNotFoundError(f"{step_dir} is not a save_pretrained checkpoint (config.json missing)")
-    return {k: v.detach() for k, v in AutoModelForCausalLM.from_pretrained(step_dir, dtype=torch.float32)
-            .state_dict().items()}
+    return {k: v.detach() for k, v in load_model(step_dir, dtype="float32").state_dict().items()}
 
 
-@experiment("moe_attribution_lpi")
-def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("moe_attribution_lpi", config=LpiConfig, metrics=LpiMetrics)
+def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
     """Gated-LPI over consecutive checkpoints: low-entropy backbone (top-1 % share) and stability, MoE vs dense."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed = int(cfg.get("seed", 0))
-    frac = float(cfg["top_fraction"])
+    torch.set_num_threads(ctx.threads)
+    seed = ctx.seed
+    frac = cfg.top_fraction
     res: dict[str, Any] = {}
     curves = {}
-    for family in (cfg["lpi_moe"], "llama"):
-        model = load(cfg, family).float()
-        facts = _subset(facts_for(cfg, family), cfg.get("n_facts"), seed)
+    for family in (cfg.lpi_moe, "llama"):
+        model = load(cfg, family, ctx.device, ctx.dtype).float()
+        facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
         paths = _checkpoints(cfg, family)
         results, prev = [], _load_state(paths[0])
         for path in paths[1:]:  # two checkpoints in memory at a time
             cur = _load_state(path)
-            results.append(gated_lpi.gated_lpi(model, prev, cur, facts, int(cfg["steps"])))
+            results.append(gated_lpi.gated_lpi(model, prev, cur, facts, cfg.steps))
             prev = cur
         shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
         pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
@@ -255,10 +412,10 @@ def lpi(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
                        "top_share_pooled": gated_lpi.concentration(pooled, frac), "neurons": len(results[0].neurons),
                        "stability_spearman": gated_lpi.stability(results)}
         curves[family] = gated_lpi.concentration_curve(pooled)
-    moe_s, dense_s = res[cfg["lpi_moe"]]["top_share_mean"], res["llama"]["top_share_mean"]
+    moe_s, dense_s = res[cfg.lpi_moe]["top_share_mean"], res["llama"]["top_share_mean"]
     res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_s, "dense_top_share": dense_s}
     res["concentration_curves"] = curves
-    _plot(out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()}, "top fraction of neurons",
-          "share of positive Gated-LPI", "concentration of positive updates",
+    _plot(ctx.out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()},
+          "top fraction of neurons", "share of positive Gated-LPI", "concentration of positive updates",
           x=[float(k) for k in next(iter(curves.values()))], logx=True)
-    return res
+    return LpiMetrics.model_validate(res)

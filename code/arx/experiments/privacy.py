@@ -22,13 +22,20 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field
 from torch import nn
 
-from arx.experiments import experiment
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.privacy import audit, canaries, mia, phishing, roc
-from arx.methods.privacy.exposure import (digit_space_logprobs, exact_exposure, extrapolation_exposure,
-                                          interpolation_exposure, log_perplexity_bits)
+from arx.methods.privacy.exposure import (
+    digit_space_logprobs,
+    exact_exposure,
+    extrapolation_exposure,
+    interpolation_exposure,
+    log_perplexity_bits,
+)
 from arx.methods.privacy.training import DPConfig, train_lm
+from arx.methods.ratios import safe_ratio
 from arx.methods.scoring import perplexity, token_logprobs
 from arx.models import build_from_config
 
@@ -40,6 +47,154 @@ WORDS = ("the a red old small big green fox dog cat bird house tree river hill r
          "into with from quiet bright dark happy slow fast garden road city boat lamp stone cloud winter summer king "
          "queen wolf mouse apple bread music paper glass silver violet yellow purple orange market bridge castle "
          "forest desert island valley ocean window").split()
+
+
+# ------------------------------------------------------------------------------------------------ typed contract
+class GPT2Spec(ExperimentConfig):
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_inner: int
+
+
+class TrainSpec(ExperimentConfig):
+    epochs: float
+    batch_size: int
+    lr: float
+
+
+class DPSpec(ExperimentConfig):
+    epsilon: float
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+
+
+class ExposureConfig(ExperimentConfig):
+    digits: int
+    repeats: list[int]
+    per_group: int
+    n_filler: int
+    n_references: int
+    model: GPT2Spec
+    train: TrainSpec
+
+
+class MIAConfig(ExperimentConfig):
+    n_members: int
+    min_k: float
+    model: GPT2Spec
+    train: TrainSpec
+
+
+class CanaryConfig(ExperimentConfig):
+    kinds: list[str]
+    n_canaries: int
+    length: int
+    n_new_tokens: int
+    n_pretrain: int
+    n_finetune: int
+    delta: float
+    model: GPT2Spec
+    pretrain: TrainSpec
+    finetune: TrainSpec
+    dp: DPSpec | None = None
+
+
+class PhishingConfig(ExperimentConfig):
+    digits: int
+    n_secrets: int
+    secret_repeats: int
+    n_poison: int
+    poison_repeats: int
+    n_pretrain: int
+    n_finetune: int
+    beams: int
+    model: GPT2Spec
+    pretrain: TrainSpec
+    finetune: TrainSpec
+
+
+class TrainInfo(ExperimentMetrics):
+    final_loss: float
+    noise_multiplier: float | None = None
+    epsilon_spent: float | None = None
+
+
+class RepeatGroup(ExperimentMetrics):
+    mean_exposure: float
+    exposures: list[float]
+    mean_interpolation: float
+    mean_extrapolation: float
+
+
+class ExposureMetrics(ExperimentMetrics):
+    train: TrainInfo
+    by_repeats: dict[str, RepeatGroup]
+    mean_exposure: dict[str, float]
+    monotone_non_decreasing: int
+    ratio_max_to_min_repeats: float
+    max_exposure_bits: float
+
+
+class ROC(ExperimentMetrics):
+    """AUC and TPR at 1% FPR of one membership score (JSON keys keep the dotted ``tpr_at_0.01``)."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    auc: float
+    tpr_at_0_01: float = Field(alias="tpr_at_0.01")
+
+
+class CanaryAudit(ROC):
+    epsilon_lower_bound: float
+
+
+class AttackROC(ROC):
+    tpr_at_0_001: float = Field(alias="tpr_at_0.001")
+
+
+class MIATrain(ExperimentMetrics):
+    target: TrainInfo
+    reference: TrainInfo
+
+
+class MIAMetrics(ExperimentMetrics):
+    train: MIATrain
+    n_members: int
+    n_nonmembers: int
+    loss: AttackROC
+    zlib: AttackROC
+    min_k: AttackROC
+    reference: AttackROC
+    reference_minus_loss_auc: float
+
+
+class CanaryMetrics(ExperimentMetrics):
+    train: TrainInfo
+    n_members_per_kind: int
+    n_nonmembers_per_kind: int
+    random: CanaryAudit | None = None
+    designed: CanaryAudit | None = None
+    designed_over_random_tpr: float | None = None
+    theoretical_epsilon: float | None = None
+    empirical_epsilon: float | None = None
+
+
+class PhishingArm(ExperimentMetrics):
+    greedy: float
+    beam: float
+    heldout_perplexity: float
+
+
+class PhishingMetrics(ExperimentMetrics):
+    no_poison: PhishingArm
+    poison: PhishingArm
+    success_rate: float
+    poison_over_no_poison: float | None
+
+
+def _runtime(cfg: ExperimentConfig, ctx: RunContext) -> dict[str, Any]:
+    """The validated config as the mapping the experiment body reads, with the run's seed and device."""
+    return {**cfg.model_dump(), "seed": ctx.seed, "device": ctx.device}
 
 
 def encode(text: str) -> list[int]:
@@ -78,8 +233,9 @@ def _tpr(m: np.ndarray, n: np.ndarray, fprs: list[float]) -> dict[str, float]:
     return {f"tpr_at_{f:g}": roc.tpr_at_fpr(m, n, f) for f in fprs}
 
 
-@experiment("privacy_exposure")
-def exposure_vs_repetition(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("privacy_exposure", config=ExposureConfig, metrics=ExposureMetrics)
+def exposure_vs_repetition(typed: ExposureConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg = _runtime(typed, ctx)
     seed, d = int(cfg["seed"]), int(cfg["digits"])
     g = torch.Generator().manual_seed(seed)
     reps = [int(r) for r in cfg["repeats"]]
@@ -126,8 +282,9 @@ def _scores(model: nn.Module, seqs: list[list[int]], texts: list[str], ref: nn.M
     return s
 
 
-@experiment("privacy_mia")
-def membership_inference(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("privacy_mia", config=MIAConfig, metrics=MIAMetrics)
+def membership_inference(typed: MIAConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg, out = _runtime(typed, ctx), ctx.out
     seed, n = int(cfg["seed"]), int(cfg["n_members"])
     if n < 1000:
         raise ValueError(f"n_members = {n}: TPR at 1% FPR needs >= 1000 members and non-members")
@@ -172,17 +329,19 @@ def _canary_run(cfg: dict[str, Any], out: Path, dp: DPConfig | None) -> dict[str
     return res
 
 
-@experiment("privacy_canaries")
-def designed_vs_random(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("privacy_canaries", config=CanaryConfig, metrics=CanaryMetrics)
+def designed_vs_random(typed: CanaryConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg, out = _runtime(typed, ctx), ctx.out
     res = _canary_run(cfg, out, None)
     r, d = res["random"]["tpr_at_0.01"], res["designed"]["tpr_at_0.01"]
     # capped so that "random canaries never detected" stays a finite, JSON-safe number
-    res["designed_over_random_tpr"] = min(d / r, 1e6) if r > 0 else (1e6 if d > 0 else 0.0)
+    res["designed_over_random_tpr"] = safe_ratio(d, r)
     return res
 
 
-@experiment("privacy_dp_audit")
-def dp_audit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("privacy_dp_audit", config=CanaryConfig, metrics=CanaryMetrics)
+def dp_audit(typed: CanaryConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg, out = _runtime(typed, ctx), ctx.out
     dp = DPConfig(**cfg["dp"])
     res = _canary_run(cfg, out, dp)
     res["theoretical_epsilon"] = dp.epsilon
@@ -190,8 +349,9 @@ def dp_audit(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
     return res
 
 
-@experiment("privacy_phishing")
-def neural_phishing(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("privacy_phishing", config=PhishingConfig, metrics=PhishingMetrics)
+def neural_phishing(typed: PhishingConfig, ctx: RunContext) -> dict[str, Any]:
+    cfg = _runtime(typed, ctx)
     seed, d = int(cfg["seed"]), int(cfg["digits"])
     res: dict[str, Any] = {}
     for arm in ("no_poison", "poison"):
@@ -215,5 +375,5 @@ def neural_phishing(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
         res[arm]["heldout_perplexity"] = perplexity(model, [line(s) for s in sentences(200, g)])
     p, q = res["poison"]["greedy"], res["no_poison"]["greedy"]
     res["success_rate"] = p
-    res["poison_over_no_poison"] = min(p / q if q > 0 else (1e6 if p > 0 else 0.0), 1e6)
+    res["poison_over_no_poison"] = safe_ratio(p, q)
     return res

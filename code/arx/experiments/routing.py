@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,128 @@ import torch.nn.functional as F
 from torch import nn
 
 from arx.data.batching import pad_right
-from arx.experiments import experiment
-from arx.methods.routing import (RoutingStats, collect_routing, isolation_curves, moe_layers, overlap_scores,
-                                 random_selection, restrict_training, specificity_scores, tripartite_selection)
-from arx.models import fit
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
+from arx.methods.routing import (
+    RoutingStats,
+    collect_routing,
+    isolation_curves,
+    moe_layers,
+    overlap_scores,
+    random_selection,
+    restrict_training,
+    specificity_scores,
+    tripartite_selection,
+)
+from arx.models import fit, load_model
+
+# --------------------------------------------------------------------------------------------------- config
+
+
+class WorldSpec(ExperimentConfig):
+    """Paper scale: the language codes of the JSONL files, high- and low-resource."""
+
+    high: list[str]
+    low: list[str]
+
+
+class RoutingBaseConfig(ExperimentConfig):
+    """Where the base model and its data come from (shared by both experiments).
+
+    base_dir: the zoo model directory (small/medium) or the published checkpoint (paper); checkpoint_repo: the hub
+    repository to download it from (paper; only named in the error when it is missing); data_dir + world: the
+    per-language JSONL sets (paper); without data_dir the zoo's ``corpus.jsonl`` in base_dir is read."""
+
+    base_dir: str
+    checkpoint_repo: str | None = None
+    data_dir: str | None = None
+    world: WorldSpec | None = None
+    batch_size_eval: int = 256
+
+
+class IsolationConfig(RoutingBaseConfig):
+    n_top: int
+
+
+class RiseSpec(ExperimentConfig):
+    experts_per_layer: int
+    shallow_frac: float
+    deep_frac: float
+    random_draws: int
+
+
+class FinetuneSpec(ExperimentConfig):
+    steps: int
+    batch_size: int
+    lr: float
+
+
+class RiseConfig(RoutingBaseConfig):
+    target: str
+    adapt_fraction: float = 0.4
+    rise: RiseSpec
+    finetune: FinetuneSpec
+    n_top: int | None = None  # not read by RISE: the paper section shares routing_isolation's settings
+
+
+class IsolationSummary(ExperimentMetrics):
+    """:func:`arx.methods.routing.isolation_curves`: per-layer curves and the claims' summary numbers."""
+
+    layers: list[int]
+    n_top: int
+    curves: dict[str, list[float]]  # per layer: jaccard/jsd of high–low, high–high and all language pairs
+    fraction_layers_isolated: float
+    mean_jaccard_high_low: float
+    mean_jaccard_high_high: float
+    mean_jsd_high_low: float
+    mean_jsd_high_high: float
+    peak_layer: int
+    interior_peak_margin: float | None  # None: fewer than 3 MoE layers (no interior layer)
+
+
+class IsolationMetrics(ExperimentMetrics):
+    isolation: IsolationSummary
+    distribution: list[list[list[float]]]  # [layer][language][expert] selection shares
+    languages: list[str]
+
+
+class FinetuneRun(ExperimentMetrics):
+    f1: dict[str, float]
+    per_item_f1: dict[str, list[float]]  # per language: each test fact's F1 (points); f1 is their mean
+    trainable_parameters: int
+    final_loss: float
+
+
+class RandomRuns(ExperimentMetrics):
+    f1: dict[str, float]  # mean over the draws
+    trainable_parameters: int
+    draws: int
+
+
+class RiseRuns(ExperimentMetrics):
+    rise: FinetuneRun
+    full: FinetuneRun
+    random: RandomRuns
+
+
+class RiseGains(ExperimentMetrics):
+    target_gain_f1: float
+    others_change_f1: float
+    full_others_change_f1: float
+    full_target_gain_f1: float
+    random_target_gain_f1: float
+    gain_over_random_f1: float
+
+
+class RiseMetrics(ExperimentMetrics):
+    target: str
+    f1_before: dict[str, float]
+    per_item_f1_before: dict[str, list[float]]  # per language: each test fact's F1 (points) before fine-tuning
+    runs: RiseRuns
+    selection: dict[str, list[int]]
+    specificity_target: list[list[float]]
+    overlap: list[list[float]]
+    rise: RiseGains
+
 
 # --------------------------------------------------------------------------------------------------- data
 
@@ -143,28 +262,29 @@ def parallel(world, split: str) -> tuple[TaskData, torch.Tensor]:
     return TaskData.cat(parts, world.PAD), lang
 
 
-def world_from(cfg: dict[str, Any], tokenizer):
-    if "data_dir" in cfg:
-        return JsonlWorld(cfg["data_dir"], cfg["world"]["high"], cfg["world"]["low"], tokenizer)
-    return CorpusWorld(Path(cfg["base_dir"]) / "corpus.jsonl", tokenizer, cfg.get("target"),
-                       float(cfg.get("adapt_fraction", 0.4)), int(cfg.get("seed", 0)))
+def world_from(cfg: RoutingBaseConfig, tokenizer, seed: int = 0):
+    if cfg.data_dir is not None:
+        if cfg.world is None:
+            raise ValueError("data_dir is set but world is not: add `world: {high: [...], low: [...]}`")
+        return JsonlWorld(cfg.data_dir, cfg.world.high, cfg.world.low, tokenizer)
+    return CorpusWorld(Path(cfg.base_dir) / "corpus.jsonl", tokenizer, getattr(cfg, "target", None),
+                       float(getattr(cfg, "adapt_fraction", 0.4)), seed)
 
 
 # --------------------------------------------------------------------------------------------------- model
 
 
-def load_base(cfg: dict[str, Any]):
-    """The base model (float32 at small scale, the scale's dtype otherwise) and its world."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_base(cfg: RoutingBaseConfig, ctx: RunContext):
+    """The base model (in the run's dtype, on its device) and its world."""
+    from transformers import AutoTokenizer
 
-    path = Path(cfg["base_dir"])
+    path = Path(cfg.base_dir)
     if not (path / "config.json").exists():
-        how = (f"download {cfg['checkpoint_repo']} (Hugging Face hub) into {path}" if "checkpoint_repo" in cfg else
-               f"build the zoo model with `snakemake {path}/metrics.json` (rule zoo_model)")
+        how = (f"download {cfg.checkpoint_repo} (Hugging Face hub) into {path}" if cfg.checkpoint_repo is not None
+               else f"build the zoo model with `snakemake {path}/metrics.json` (rule zoo_model)")
         raise FileNotFoundError(f"base model {path} is missing: {how}")
-    dtype = getattr(torch, cfg.get("dtype", "float32"))
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(cfg.get("device", "cpu")).eval()
-    return model, world_from(cfg, AutoTokenizer.from_pretrained(path))
+    model = load_model(path, device=ctx.device, dtype=ctx.dtype)
+    return model, world_from(cfg, AutoTokenizer.from_pretrained(path), ctx.seed)
 
 
 def answer_loss(model: nn.Module, batch: TaskData) -> torch.Tensor:
@@ -194,9 +314,9 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 
 @torch.no_grad()
-def task_f1(model: nn.Module, world, split: str = "test", batch_size: int = 256) -> dict[str, float]:
-    """Mean answer F1 (points) per language: greedy (argmax over the vocabulary) answer tokens, each predicted
-    from the prompt and the gold answer prefix, against the gold answer."""
+def task_f1_items(model: nn.Module, world, split: str = "test", batch_size: int = 256) -> dict[str, list[float]]:
+    """Answer F1 (0..1) of every example per language: greedy (argmax over the vocabulary) answer tokens, each
+    predicted from the prompt and the gold answer prefix, against the gold answer."""
     device = next(model.parameters()).device
     result = {}
     for lang in world.languages:
@@ -206,8 +326,21 @@ def task_f1(model: nn.Module, world, split: str = "test", batch_size: int = 256)
             pred = model(input_ids=b.ids, attention_mask=b.mask).logits[:, :-1].argmax(-1)
             target = b.answer[:, 1:]
             scores += [token_f1(p[t].tolist(), g[t].tolist()) for p, g, t in zip(pred, b.ids[:, 1:], target)]
-        result[lang] = 100 * sum(scores) / len(scores)
+        result[lang] = scores
     return result
+
+
+def _mean_points(items: dict[str, list[float]]) -> dict[str, float]:
+    return {lang: 100 * sum(scores) / len(scores) for lang, scores in items.items()}
+
+
+def _points(items: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {lang: [100 * x for x in scores] for lang, scores in items.items()}
+
+
+def task_f1(model: nn.Module, world, split: str = "test", batch_size: int = 256) -> dict[str, float]:
+    """Mean answer F1 (points) per language (:func:`task_f1_items`)."""
+    return _mean_points(task_f1_items(model, world, split, batch_size))
 
 
 def routing_stats(model: nn.Module, world, split: str, batch_size: int) -> RoutingStats:
@@ -265,27 +398,29 @@ def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int
 # --------------------------------------------------------------------------------------------------- experiments
 
 
-@experiment("routing_isolation")
-def isolation(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("routing_isolation", config=IsolationConfig, metrics=IsolationMetrics)
+def isolation(cfg: IsolationConfig, ctx: RunContext) -> dict[str, Any]:
     """Language Routing Isolation and the layer-wise convergence–divergence pattern (claims 1 and 2)."""
-    model, world = load_base(cfg)
-    stats = routing_stats(model, world, "all", cfg.get("batch_size_eval", 256))
-    iso = isolation_curves(stats, world.high, world.low, cfg["n_top"])
-    plot_overlap_curves(iso, out / "overlap_curves.png")
-    plot_heatmaps(stats, out / "expert_language_heatmap.png")
+    model, world = load_base(cfg, ctx)
+    stats = routing_stats(model, world, "all", cfg.batch_size_eval)
+    iso = isolation_curves(stats, world.high, world.low, cfg.n_top)
+    if math.isnan(iso["interior_peak_margin"]):  # undefined without an interior layer
+        iso["interior_peak_margin"] = None
+    plot_overlap_curves(iso, Path(ctx.out) / "overlap_curves.png")
+    plot_heatmaps(stats, Path(ctx.out) / "expert_language_heatmap.png")
     return {"isolation": iso, "distribution": [[[round(x, 5) for x in row] for row in layer]
                                                for layer in stats.distribution().tolist()],
             "languages": world.languages}
 
 
-def _finetune(base: nn.Module, world, cfg: dict[str, Any], selection) -> dict[str, Any]:
+def _finetune(base: nn.Module, world, cfg: RiseConfig, selection, seed: int) -> dict[str, Any]:
     model = copy.deepcopy(base)
     handle = restrict_training(model, selection)
-    ft = cfg["finetune"]
-    losses = train(model, world.task(cfg["target"], "adapt"), ft["steps"], ft["batch_size"], ft["lr"],
-                   int(cfg.get("seed", 0)))
+    ft = cfg.finetune
+    losses = train(model, world.task(cfg.target, "adapt"), ft.steps, ft.batch_size, ft.lr, seed)
     handle.remove()
-    return {"f1": task_f1(model, world, "test"), "trainable_parameters": handle.num_trainable,
+    items = task_f1_items(model, world, "test")
+    return {"f1": _mean_points(items), "per_item_f1": _points(items), "trainable_parameters": handle.num_trainable,
             "final_loss": sum(losses[-10:]) / len(losses[-10:])}
 
 
@@ -295,32 +430,36 @@ def _gains(before: dict[str, float], after: dict[str, float], target: str) -> di
             "others_change": sum(after[l] - before[l] for l in others) / len(others)}
 
 
-@experiment("routing_rise")
-def rise(cfg: dict[str, Any], out: Path) -> dict[str, Any]:
+@experiment("routing_rise", config=RiseConfig, metrics=RiseMetrics)
+def rise(cfg: RiseConfig, ctx: RunContext) -> dict[str, Any]:
     """RISE vs random subnetworks of equal size vs full fine-tuning on a low-resource target (claims 3–5)."""
-    base, world = load_base(cfg)
-    target = cfg["target"]
+    base, world = load_base(cfg, ctx)
+    target = cfg.target
     if target not in world.low:
         raise ValueError(f"target {target!r} must be one of the low-resource languages {world.low}")
-    stats = routing_stats(base, world, "adapt", cfg.get("batch_size_eval", 256))
-    r = cfg["rise"]
-    selection = tripartite_selection(stats, target, r["experts_per_layer"], r["shallow_frac"], r["deep_frac"])
-    before = task_f1(base, world, "test")
-    runs = {"rise": _finetune(base, world, cfg, selection), "full": _finetune(base, world, cfg, None)}
+    stats = routing_stats(base, world, "adapt", cfg.batch_size_eval)
+    r = cfg.rise
+    selection = tripartite_selection(stats, target, r.experts_per_layer, r.shallow_frac, r.deep_frac)
+    before_items = task_f1_items(base, world, "test")
+    before = _mean_points(before_items)
+    runs = {"rise": _finetune(base, world, cfg, selection, ctx.seed),
+            "full": _finetune(base, world, cfg, None, ctx.seed)}
     n_exp = moe_layers(base)[0].num_experts
-    randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 + i))
-               for i in range(r["random_draws"])]
+    randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 + i), ctx.seed)
+               for i in range(r.random_draws)]
     runs["random"] = {"f1": {l: sum(x["f1"][l] for x in randoms) / len(randoms) for l in world.languages},
                       "trainable_parameters": randoms[0]["trainable_parameters"], "draws": len(randoms)}
     g = {k: _gains(before, v["f1"], target) for k, v in runs.items()}
-    plot_heatmaps(stats, out / "rise_selection_heatmap.png", selection)
+    plot_heatmaps(stats, Path(ctx.out) / "rise_selection_heatmap.png", selection)
     p = stats.distribution()
     return {
         "target": target,
         "f1_before": before,
+        "per_item_f1_before": _points(before_items),
         "runs": runs,
         "selection": {str(k): v for k, v in selection.items()},
-        "specificity_target": [[round(x, 5) for x in row] for row in specificity_scores(p)[:, stats.lang(target)].tolist()],
+        "specificity_target": [[round(x, 5) for x in row]
+                               for row in specificity_scores(p)[:, stats.lang(target)].tolist()],
         "overlap": [[round(x, 5) for x in row] for row in overlap_scores(p).tolist()],
         "rise": {
             "target_gain_f1": g["rise"]["target_gain"],

@@ -14,15 +14,142 @@ import math
 import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
+from pydantic import ConfigDict, Field
 
-from arx.data import (evaluate_facts, evaluate_task, fact_set, multilingual_corpus, private_corpus, task_suite,
-                      train_tokenizer)
+from arx.data import (
+    evaluate_facts,
+    evaluate_task,
+    fact_set,
+    multilingual_corpus,
+    private_corpus,
+    task_suite,
+    train_tokenizer,
+)
 from arx.data.batching import pad_right
-from arx.experiments import experiment
+from arx.data.facts import object_ranks, rank_metrics
+from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.routing import RoutingStats, collect_routing, js_divergence
 from arx.models import build_model, get_adapter, save_model, train
+
+
+# ------------------------------------------------------------------------------------------------- config
+class ZooTrainSpec(ExperimentConfig):
+    """:class:`arx.models.training.TrainConfig` fields a zoo model sets (defaults: TrainConfig's); seed, out_dir
+    and device come from the run."""
+
+    steps: int = 200
+    batch_size: int = 16
+    seq_len: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: int = 20
+    checkpoint_every: int = 0
+    grad_clip: float = 1.0
+
+
+class ZooModelSpec(ExperimentConfig):
+    """One zoo model: family, data kind and generator arguments, tokenizer size, training, config overrides."""
+
+    family: str
+    data: str  # private | facts | multilingual | tasks (checked against DATA by zoo_train)
+    vocab_size: int = 500
+    data_args: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    router_aux_loss_coef: float | None = None  # MoE only: the family's load-balancing loss per layer, training only
+    n_reference: int = 20000  # private only: random candidates for the exposure rank
+    train: ZooTrainSpec
+
+
+class ZooConfig(ExperimentConfig):
+    """model_id picks one entry of models (the recorded config keeps only that one)."""
+
+    model_id: str
+    models: dict[str, ZooModelSpec]
+
+
+class _AliasMetrics(ExperimentMetrics):
+    """Metrics with keys that are not identifiers (``hit@1``): fields carry them as aliases, dumped as such."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_alias=True, validate_by_name=True)
+
+
+RankMetrics = dict[str, int | float]  # n, mrr, hit@k (arx.data.facts.rank_metrics) or n, exact_match/accuracy
+
+
+class SecretGroup(ExperimentMetrics):
+    loss: float  # mean over the group's secrets
+    exposure: float
+    per_item_loss: list[float]
+    per_item_exposure: list[float]
+
+
+class PrivateMetrics(ExperimentMetrics):
+    by_repetition: dict[str, SecretGroup]
+    heldout: SecretGroup
+    exposure_ge16_minus_once: float
+    loss_once_minus_ge16: float
+    max_exposure: float
+
+
+class FactsMetrics(ExperimentMetrics):
+    train: RankMetrics
+    probe: RankMetrics
+    by_relation: dict[str, dict[str, str | int | float | None]]  # kind, n_objects, train_hit@1, probe_hit@1
+    per_item_rank_train: list[int]  # 1-based rank of the object of every training rendering
+    per_item_rank_probe: list[int]
+
+
+class RoutingLoad(ExperimentMetrics):
+    max_expert_load: float
+    max_expert_load_by_layer: list[float]
+    uniform_expert_load: float
+    num_experts: int
+    top_k: int
+    tokens: int
+
+
+class MultilingualRouting(RoutingLoad):
+    jsd_between_languages_by_layer: list[float]
+    jsd_within_language_by_layer: list[float]
+    jsd_between_languages: float
+    jsd_within_language: float
+    jsd_between_minus_within: float
+
+
+class LanguageMetrics(ExperimentMetrics):
+    order: str
+    resource: str
+    n_train_facts: int
+    train: RankMetrics
+    heldout: RankMetrics | None = None  # only languages with held-out facts
+
+
+class MultilingualMetrics(_AliasMetrics):
+    languages: dict[str, LanguageMetrics]
+    min_train_hit_at_1: float = Field(alias="min_train_hit@1")
+    routing: MultilingualRouting | None = None  # MoE families only
+
+
+class ZooMetrics(ExperimentMetrics):
+    model_id: str
+    family: str
+    data: Literal["private", "facts", "multilingual", "tasks"]
+    params: int
+    train_seconds: float
+    num_threads: int
+    steps: int
+    final_loss: float
+    resumed_from: int  # > 0: train_seconds covers only the steps after the resume
+    train_texts: int
+    vocab_size: int
+    private: PrivateMetrics | None = None
+    facts: FactsMetrics | None = None
+    multilingual: MultilingualMetrics | None = None
+    tasks: dict[str, dict[str, RankMetrics]] | None = None  # task -> train/test -> n, metric
+    routing: RoutingLoad | None = None  # MoE families only
 
 
 @torch.no_grad()
@@ -48,11 +175,15 @@ def _private_metrics(model, tok, pc, n_reference: int, seed: int) -> dict:
     for r in pc.repetitions:
         ss = [s for s, k in pc.canaries.items() if k == r]
         loss = _secret_loss(model, tok, pc.canary_prefix, ss)
-        by_rep[str(r)] = {"loss": float(loss.mean()), "exposure": float(sum(exposure(loss)) / len(ss))}
+        exp = exposure(loss)
+        by_rep[str(r)] = {"loss": float(loss.mean()), "exposure": float(sum(exp) / len(ss)),
+                          "per_item_loss": loss.tolist(), "per_item_exposure": exp}
     held = _secret_loss(model, tok, pc.canary_prefix, pc.heldout)
+    held_exp = exposure(held)
     hi = [v["exposure"] for r, v in by_rep.items() if int(r) >= 16]
     return {"by_repetition": by_rep, "heldout": {"loss": float(held.mean()),
-                                                 "exposure": float(sum(exposure(held)) / len(pc.heldout))},
+                                                 "exposure": float(sum(held_exp) / len(pc.heldout)),
+                                                 "per_item_loss": held.tolist(), "per_item_exposure": held_exp},
             "exposure_ge16_minus_once": sum(hi) / len(hi) - by_rep["1"]["exposure"],
             "loss_once_minus_ge16": by_rep["1"]["loss"] - sum(by_rep[str(r)]["loss"] for r in (16, 32, 64)) / 3,
             "max_exposure": math.log2(n_reference + 1)}
@@ -99,8 +230,10 @@ def per_layer_balancing(model):
 
 # ------------------------------------------------------------------------------------------------- per data kind
 def _facts_metrics(model, tok, fs) -> dict:
-    out = {"train": evaluate_facts(model, tok, fs.train_items()), "probe": evaluate_facts(model, tok, fs.probe_items()),
-           "by_relation": {}}
+    train_ranks, probe_ranks = object_ranks(model, tok, fs.train_items()), object_ranks(model, tok, fs.probe_items())
+    # rank_metrics(object_ranks(...)) is evaluate_facts; the ranks are the per-item values
+    out = {"train": rank_metrics(train_ranks), "probe": rank_metrics(probe_ranks), "by_relation": {},
+           "per_item_rank_train": [int(r) for r in train_ranks], "per_item_rank_probe": [int(r) for r in probe_ranks]}
     for rel in fs.templates:
         tr = [it for it in fs.train_items() if fs.facts[it[2]].relation == rel]
         pr = [it for it in fs.probe_items() if fs.facts[it[2]].relation == rel]
@@ -178,47 +311,44 @@ def corpus_lines(kind: str, data) -> list[dict]:
     return [{"text": t, "split": "train"} for t in data.texts]
 
 
-@experiment("zoo_train")
-def zoo_train(cfg: dict, out: Path) -> dict:
-    """cfg: models.<model_id> -> {family, data (private|facts|multilingual|tasks), vocab_size, train: TrainConfig
-    fields, data_args (generator arguments), overrides (transformers config), router_aux_loss_coef (MoE only: the
-    family's load-balancing loss per layer, training only)}; model_id picks one. The tokenizer is trained on every
+@experiment("zoo_train", config=ZooConfig, metrics=ZooMetrics)
+def zoo_train(cfg: ZooConfig, ctx: RunContext) -> dict:
+    """cfg: models.<model_id> -> :class:`ZooModelSpec`; model_id picks one. The tokenizer is trained on every
     rendering of the data (probe/test sentences included: vocabulary only; the model never trains on them). Writes
-    the model, tokenizer, checkpoints and the corpus (``corpus.jsonl``, :func:`corpus_lines`) under ``out``."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    mid = cfg.get("model_id")
-    if mid not in cfg.get("models", {}):
-        raise ValueError(f"zoo_train: model_id {mid!r} not in config models {sorted(cfg.get('models', {}))}; "
+    the model, tokenizer, checkpoints and the corpus (``corpus.jsonl``, :func:`corpus_lines`) under ``ctx.out``."""
+    torch.set_num_threads(ctx.threads)
+    mid = cfg.model_id
+    if mid not in cfg.models:
+        raise ValueError(f"zoo_train: model_id {mid!r} not in config models {sorted(cfg.models)}; "
                          "add it to workflows/config/zoo.yaml")
-    mc, seed, out = cfg["models"][mid], int(cfg.get("seed", 0)), Path(out)
-    kind = mc.get("data")
+    mc, seed, out = cfg.models[mid], ctx.seed, Path(ctx.out)
+    kind = mc.data
     if kind not in DATA:
         raise ValueError(f"zoo_train: models.{mid}.data is {kind!r}; use one of {sorted(DATA)}")
-    data = DATA[kind](seed, mc.get("data_args", {}))
+    data = DATA[kind](seed, dict(mc.data_args))
     texts, tok_texts = _texts(kind, data)
-    tok = train_tokenizer(tok_texts, mc.get("vocab_size", 500))
-    model = build_model(mc["family"], cfg.get("scale", "small"), len(tok), seed=seed, **mc.get("overrides", {}))
-    aux = mc.get("router_aux_loss_coef")
+    tok = train_tokenizer(tok_texts, mc.vocab_size)
+    model = build_model(mc.family, ctx.scale, len(tok), seed=seed, **mc.overrides)
+    aux = mc.router_aux_loss_coef
     if aux is not None:  # the families' own load-balancing loss, during training only
         if not get_adapter(model).is_moe:
             raise ValueError(f"zoo_train: models.{mid}.router_aux_loss_coef is for MoE families; remove it")
         model.config.router_aux_loss_coef, model.router_aux_loss_coef = float(aux), float(aux)
         model.config.output_router_logits = True
     with per_layer_balancing(model) if aux is not None else nullcontext():
-        res = train(model, tok, texts, dict(mc["train"], seed=seed, out_dir=str(out),
-                                            device=cfg.get("device", "cpu")))
+        res = train(model, tok, texts, dict(mc.train.model_dump(), seed=seed, out_dir=str(out), device=ctx.device))
     model = model.cpu()
     if aux is not None:
         model.config.output_router_logits = False
     save_model(model, out, tok)
     (out / "corpus.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in corpus_lines(kind, data)))
-    metrics = {"model_id": mid, "family": mc["family"], "data": kind,
+    metrics = {"model_id": mid, "family": mc.family, "data": kind,
                "params": sum(p.numel() for p in model.parameters()), "train_seconds": res.seconds,
                "num_threads": torch.get_num_threads(), "steps": res.steps, "final_loss": res.final_loss,
                "resumed_from": res.resumed_from,  # > 0: train_seconds covers only the steps after the resume
                "train_texts": len(texts), "vocab_size": len(tok)}
     if kind == "private":
-        metrics["private"] = _private_metrics(model, tok, data, int(mc.get("n_reference", 20000)), seed)
+        metrics["private"] = _private_metrics(model, tok, data, mc.n_reference, seed)
     elif kind == "facts":
         metrics["facts"] = _facts_metrics(model, tok, data)
     elif kind == "multilingual":

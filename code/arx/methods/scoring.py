@@ -10,7 +10,7 @@ positions unchanged, so the scores equal the batch-1 scores up to float rounding
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -18,9 +18,9 @@ MoE routers in transformers 5 return ``(logits, scores, indices)``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Union
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ SUPPORTED = ("gpt2", "llama", "mistral", "qwen2", "qwen2_moe", "olmoe", "mixtral
 
 #: A gate of one unit type: ``[L, n]`` or ``[B, L, n]`` (one set per batch row) for all layers, or a mapping
 #: ``layer -> [n] | [B, n]`` for some layers (the others run ungated). Gates may require grad.
-Gate = Union[torch.Tensor, Mapping[int, torch.Tensor]]
+Gate = torch.Tensor | Mapping[int, torch.Tensor]
 
 
 class AdapterError(ValueError):

@@ -10,9 +10,9 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -60,7 +60,7 @@ def encode(tokenizer, texts: Sequence[str], seq_len: int, loss_masks: Sequence[S
     return ids, labels
 
 
-def _last_checkpoint(out: Path, cfg: "TrainConfig") -> tuple[int, Path] | None:
+def _last_checkpoint(out: Path, cfg: TrainConfig) -> tuple[int, Path] | None:
     """The last complete checkpoint written with the same config (a changed config starts afresh)."""
     same = json.loads(json.dumps(asdict(cfg)))
     steps = sorted((int(p.name.split("_")[1]), p) for p in (out / "checkpoints").glob("step_*")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from moe_helpers import facts, tiny
 
 from arx.methods.attribution import gated_lpi
 from arx.methods.attribution.prompts import AttributionError, target_logprob
-
-from moe_helpers import facts, tiny
 
 torch.set_num_threads(1)
 
@@ -44,7 +43,7 @@ def test_moe_expert_neuron_and_rest_sum_to_total():
     model, b = tiny("qwen2moe", layers=1), facts(6)
     a = _state(model)
     bst = {k: v.clone() for k, v in a.items()}
-    e, j, I, E = 2, 3, 16, 6
+    e, j, I = 2, 3, 16
     bst["model.layers.0.mlp.experts.down_proj"][e, :, j] += 0.5
     bst["model.layers.0.mlp.experts.gate_up_proj"][e, I + j] += 0.5
     bst["model.layers.0.self_attn.q_proj.weight"] += 0.05   # an attention change goes to `rest`

@@ -6,12 +6,11 @@ import copy
 
 import pytest
 import torch
+from moe_helpers import facts, tiny
 
 from arx.methods.attribution import heads, moe
 from arx.methods.attribution.prompts import AttributionError, ranking_metrics
 from arx.models import get_adapter
-
-from moe_helpers import facts, tiny
 
 torch.set_num_threads(1)
 

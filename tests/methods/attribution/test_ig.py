@@ -6,10 +6,10 @@ from captum.attr import LayerIntegratedGradients
 from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from arx.methods.attribution.ig import attribute_ig, ig_sequence, integrated_gradients
-from arx.methods.attribution.prompts import AttributionError, FactBatch
-from arx.models import AdapterError, get_adapter
+from arx.methods.attribution.ig import ig_sequence, integrated_gradients
 from arx.methods.attribution.neurons import SelectionError, aggregate, select_threshold, select_topk
+from arx.methods.attribution.prompts import AttributionError
+from arx.models import AdapterError, get_adapter
 
 torch.set_num_threads(1)
 V = 40

@@ -6,13 +6,12 @@ import copy
 
 import pytest
 import torch
+from moe_helpers import facts, tiny
 
 from arx.methods.attribution import blocking, moe
 from arx.methods.attribution.ig import attribute_ig, integrated_gradients
 from arx.methods.attribution.prompts import AttributionError, FactBatch, answer_logits, ranking_metrics, target_logprob
 from arx.models import AdapterError, gated, get_adapter
-
-from moe_helpers import facts, tiny
 
 torch.set_num_threads(1)
 

@@ -3,13 +3,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from privacy_toys import FixedLM
 from scipy.stats import skewnorm
 
-from arx.methods.privacy.exposure import (digit_secret_exposure, digit_space_logprobs, exact_exposure,
-                                          extrapolation_exposure, interpolation_exposure, log_perplexity_bits)
+from arx.methods.privacy.exposure import (
+    digit_secret_exposure,
+    digit_space_logprobs,
+    exact_exposure,
+    extrapolation_exposure,
+    interpolation_exposure,
+    log_perplexity_bits,
+)
 from arx.methods.scoring import token_logprobs
-
-from privacy_toys import FixedLM
 
 # vocab: token 0 = prefix token, tokens 1..10 = digits 0..9. Digit "0" has p = 0.5, "1" p = 0.2, the rest 0.0375.
 PROBS = [0.0] + [0.5, 0.2] + [0.3 / 8] * 8

@@ -1,17 +1,15 @@
 import math
 import zlib
 
-import numpy as np
 import pytest
 import torch
+from privacy_toys import FixedLM
 
 from arx.methods.privacy import mia
 from arx.methods.privacy.canaries import new_token_canaries, random_canaries, split_members
 from arx.methods.privacy.phishing import decode_digits, extraction_rate, poison_sentences
 from arx.methods.privacy.training import DPConfig, train_lm
 from arx.methods.scoring import perplexity, sequence_logprob, sequence_loss, token_logprobs
-
-from privacy_toys import FixedLM
 
 
 def batch1(model, s):

@@ -3,8 +3,15 @@
 import pytest
 import torch
 
-from arx.methods.quantization.rtn import (dequantize, expand_groups, pack_bits, pack_ternary, quantize_rtn,
-                                          unpack_bits, unpack_ternary)
+from arx.methods.quantization.rtn import (
+    dequantize,
+    expand_groups,
+    pack_bits,
+    pack_ternary,
+    quantize_rtn,
+    unpack_bits,
+    unpack_ternary,
+)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])

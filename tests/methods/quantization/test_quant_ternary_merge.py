@@ -7,9 +7,20 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from arx.methods.quantization import (QuantLinear, TernaryLinear, TSignSGD, add_lora, add_ternary_adapters,
-                                      dequantize_to_linear, merge_lora_requantized, merge_ternary_model,
-                                      quantize_model, quantize_rtn, ternary_offset, ternary_parameters)
+from arx.methods.quantization import (
+    QuantLinear,
+    TernaryLinear,
+    TSignSGD,
+    add_lora,
+    add_ternary_adapters,
+    dequantize_to_linear,
+    merge_lora_requantized,
+    merge_ternary_model,
+    quantize_model,
+    quantize_rtn,
+    ternary_offset,
+    ternary_parameters,
+)
 from arx.methods.quantization.ternary import offset_factor
 
 

@@ -1,8 +1,16 @@
 """Tiny MoE models built straight from transformers configs (no zoo needed)."""
 
 import torch
-from transformers import (LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM, OlmoeConfig, OlmoeForCausalLM,
-                          Qwen2MoeConfig, Qwen2MoeForCausalLM)
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    MixtralConfig,
+    MixtralForCausalLM,
+    OlmoeConfig,
+    OlmoeForCausalLM,
+    Qwen2MoeConfig,
+    Qwen2MoeForCausalLM,
+)
 
 
 def tiny_qwen2moe(layers: int = 4, experts: int = 8) -> Qwen2MoeForCausalLM:

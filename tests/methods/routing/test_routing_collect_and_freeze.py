@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from arx.methods.routing import (RoutingError, collect_routing, moe_layers, random_selection, restrict_training,
-                                 tripartite_selection)
+from arx.methods.routing import (
+    RoutingError,
+    collect_routing,
+    moe_layers,
+    random_selection,
+    restrict_training,
+    tripartite_selection,
+)
 
 from .routing_models import tiny_llama, tiny_mixtral, tiny_olmoe, tiny_qwen2moe
 

@@ -5,8 +5,18 @@ import math
 import pytest
 import torch
 
-from arx.methods.routing import (RoutingError, RoutingStats, depth_bands, isolation_curves, jaccard, js_divergence,
-                                 overlap_scores, specificity_scores, top_expert_sets, tripartite_selection)
+from arx.methods.routing import (
+    RoutingError,
+    RoutingStats,
+    depth_bands,
+    isolation_curves,
+    jaccard,
+    js_divergence,
+    overlap_scores,
+    specificity_scores,
+    top_expert_sets,
+    tripartite_selection,
+)
 
 
 def table(p_rows: list[list[list[float]]], languages: list[str]) -> RoutingStats:

@@ -25,7 +25,8 @@ Exact speed-ups (METHOD-NOTES 1.3), same numbers as a per-layer, per-step loop u
 from __future__ import annotations
 
 import copy
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn

@@ -8,7 +8,7 @@ edit covers many items. A top-k rule is the fixed-budget alternative. Units are 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 

@@ -9,9 +9,9 @@ down-projection weights (the neuron's output direction), so the edited model is 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import torch
 from torch import nn

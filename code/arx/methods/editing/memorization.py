@@ -10,8 +10,8 @@ exposure = log2(10^d) − log2(rank) ∈ [0, d·log2 10]; accuracy = fraction of
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -17,7 +17,7 @@ batched forward and reads the next-digit distribution, so the space costs Σ_{i<
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

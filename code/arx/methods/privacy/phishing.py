@@ -8,7 +8,7 @@ secret exactly. Decoding here is greedy or beam search restricted to the secret'
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -10,7 +10,7 @@ position ids are passed per example (opacus needs per-sample gradients for the p
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

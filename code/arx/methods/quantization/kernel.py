@@ -1,14 +1,15 @@
 """Fused int4 (+ ternary) GEMV: packing, the pure-torch reference (ground truth) and the CuPy wrapper.
 
-``kernels/lota_gemv.cu`` computes ``y = x · (s ⊙ (q + t - zf))ᵀ`` straight from packed int4 codes ``q`` and 2-bit
+``arx/kernels/lota_gemv.cu`` computes ``y = x · (s ⊙ (q + t - zf))ᵀ`` straight from packed int4 codes ``q`` and 2-bit
 ternary codes ``t`` (unmerged LoTA-QAF), or from the merged codes ``q' = q + t`` alone; ``zf = z - zp`` folds the
-offset factor into a float zero point so neither variant pays an extra GEMV for it. Layout: ``kernels/README.md``.
+offset factor into a float zero point so neither variant pays an extra GEMV for it. Layout: ``arx/kernels/README.md``.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -17,7 +18,8 @@ from .qlinear import QuantLinear
 from .rtn import dequantize, pack_bits, pack_ternary, unpack_bits, unpack_ternary
 from .ternary import TernaryLinear
 
-KERNEL_SOURCE = Path(__file__).resolve().parents[4] / "kernels" / "lota_gemv.cu"
+# Package data (pyproject: "*.cu"), so an installed wheel finds it as well as an editable checkout.
+KERNEL_SOURCE = Path(str(resources.files("arx.kernels") / "lota_gemv.cu"))
 BATCH_BUCKETS = (1, 2, 4, 8, 16)
 WARPS_PER_BLOCK = 8
 
@@ -89,7 +91,7 @@ def _check_inputs(x: torch.Tensor, w: PackedWeight) -> None:
     _check_layout(k, w.group_size, 4)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module():
     import cupy
 

@@ -7,7 +7,7 @@ decoder model that exposes ``get_decoder().layers`` (Llama, Qwen, GPT-2 style ``
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -10,7 +10,7 @@ from 5 % to 0.01 %. In phase 2, when the global gradient norm exceeds ``clip_nor
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -9,8 +9,8 @@ convergence–divergence pattern across depth (peak of cross-language overlap in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 import torch
 

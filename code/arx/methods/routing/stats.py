@@ -8,8 +8,8 @@ Works for every transformers MoE family whose sparse block has a router ``gate``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn

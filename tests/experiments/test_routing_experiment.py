@@ -2,17 +2,23 @@
 experiments end to end on a tiny zoo model."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
+import arx.experiments as registry
+from arx.experiments import RUNTIME_KEYS, RunContext
 from arx.experiments import routing as X
 from arx.experiments.routing import CorpusWorld, JsonlWorld, answer_loss, parallel, task_f1, token_f1
-from arx.experiments.zoo import zoo_train
+from arx.experiments.zoo import ZooConfig, zoo_train
 
-from .routing_models import tiny_qwen2moe
+torch.set_num_threads(1)  # 2 cores shared by the team
+ROOT = Path(__file__).parents[2]
+CONFIG = "workflows/config/routing.yaml"
 
 
 def word_tokenizer() -> PreTrainedTokenizerFast:
@@ -30,7 +36,8 @@ def test_token_f1_by_hand():
 
 
 def test_jsonl_world_marks_multi_token_answers(tmp_path):
-    rows = {"en": [{"prompt": "capital of fr is", "answer": "paris"}, {"prompt": "capital of fr is", "answer": "new york city"}],
+    rows = {"en": [{"prompt": "capital of fr is", "answer": "paris"},
+                   {"prompt": "capital of fr is", "answer": "new york city"}],
             "de": [{"prompt": "hauptstadt von fr ist", "answer": "paris"}]}
     for lang, rs in rows.items():
         (tmp_path / f"{lang}.test.jsonl").write_text("\n".join(json.dumps(r) for r in rs))
@@ -49,11 +56,13 @@ def test_jsonl_world_marks_multi_token_answers(tmp_path):
 def zoo_model(tmp_path_factory):
     """A tiny multilingual Qwen2-MoE trained by the zoo (model, tokenizer, corpus.jsonl), as the small scale reads."""
     out = tmp_path_factory.mktemp("qwen2moe_multilingual")
-    zoo_train({"num_threads": 1, "scale": "tiny", "seed": 0, "model_id": "m",
-               "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
-                                    data_args=dict(n_countries=4, n_landmarks=6, n_objects=6, low_fraction=0.25),
-                                    overrides={"num_hidden_layers": 3},  # RISE needs shallow/middle/deep layers
-                                    train=dict(steps=20, batch_size=8, seq_len=10, lr=0.01, warmup=5))}}, out)
+    zoo_train(ZooConfig.model_validate(
+        {"model_id": "m", "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
+                                               data_args=dict(n_countries=4, n_landmarks=6, n_objects=6,
+                                                              low_fraction=0.25),
+                                               overrides={"num_hidden_layers": 3},  # RISE: shallow/middle/deep
+                                               train=dict(steps=20, batch_size=8, seq_len=10, lr=0.01, warmup=5))}}),
+              RunContext(out=out, seed=0, scale="tiny"))
     return out
 
 
@@ -98,11 +107,45 @@ def test_answer_loss_and_f1_use_only_answer_tokens(zoo_model):
 
 def test_isolation_and_rise_run_end_to_end_on_the_zoo_model(zoo_model, tmp_path):
     (tmp_path / "iso").mkdir(), (tmp_path / "rise").mkdir()  # arx.run creates the output directory
-    iso = X.isolation({"base_dir": str(zoo_model), "n_top": 2}, tmp_path / "iso")
+    exps = registry._REGISTRY
+    iso = exps["routing_isolation"].run(X.IsolationConfig(base_dir=str(zoo_model), n_top=2),
+                                        RunContext(out=tmp_path / "iso")).model_dump(mode="json")
     assert iso["languages"] == ["lang0", "lang1", "lang2", "lang3"] and (tmp_path / "iso/overlap_curves.png").exists()
-    rise = X.rise({"base_dir": str(zoo_model), "target": "lang2", "adapt_fraction": 0.4,
-                   "rise": {"experts_per_layer": 2, "shallow_frac": 0.334, "deep_frac": 0.334, "random_draws": 1},
-                   "finetune": {"steps": 3, "batch_size": 4, "lr": 0.002}}, tmp_path / "rise")
+    assert 0 <= iso["isolation"]["fraction_layers_isolated"] <= 1 and len(iso["isolation"]["layers"]) == 3
+    assert isinstance(iso["isolation"]["interior_peak_margin"], float)  # 3 layers: one interior layer
+    cfg = X.RiseConfig.model_validate(
+        {"base_dir": str(zoo_model), "target": "lang2", "adapt_fraction": 0.4,
+         "rise": {"experts_per_layer": 2, "shallow_frac": 0.334, "deep_frac": 0.334, "random_draws": 1},
+         "finetune": {"steps": 3, "batch_size": 4, "lr": 0.002}})
+    rise = exps["routing_rise"].run(cfg, RunContext(out=tmp_path / "rise")).model_dump(mode="json")
     for key in ("target_gain_f1", "others_change_f1", "gain_over_random_f1"):
         assert isinstance(rise["rise"][key], float)
     assert rise["runs"]["rise"]["trainable_parameters"] < rise["runs"]["full"]["trainable_parameters"]
+    for before, items in ((rise["f1_before"], rise["per_item_f1_before"]),
+                          (rise["runs"]["rise"]["f1"], rise["runs"]["rise"]["per_item_f1"])):
+        assert set(items) == set(before)  # the per-fact F1s average to the reported F1 of each language
+        assert all(before[l] == pytest.approx(sum(v) / len(v)) for l, v in items.items())
+
+
+@pytest.mark.parametrize("scale", ["small", "medium", "paper"])
+@pytest.mark.parametrize("name", ["routing_isolation", "routing_rise"])
+def test_routing_yaml_validates_at_every_scale(scale, name):
+    from arx.artifact.config import build_config, scale_defaults
+    from arx.run import typed_config
+
+    cfg = build_config(ROOT, scale, name, CONFIG, [])
+    exp = registry._REGISTRY[name]
+    c, _ = typed_config(exp, cfg, scale_defaults(ROOT, scale), CONFIG)  # as arx.run: undeclared scale defaults out
+    assert c == exp.config.model_validate({k: v for k, v in cfg.items()
+                                           if k not in RUNTIME_KEYS and k != "checkpoints_root"})
+    assert (c.data_dir is None) == (scale != "paper") and not c.base_dir.startswith("~")
+
+
+def test_routing_configs_reject_unknown_keys():
+    with pytest.raises(ValidationError, match="ntop"):
+        X.IsolationConfig.model_validate({"base_dir": "x", "n_top": 2, "ntop": 2})
+    rise = {"base_dir": "x", "target": "lang2", "finetune": {"steps": 1, "batch_size": 1, "lr": 0.1},
+            "rise": {"experts_per_layer": 2, "shallow_frac": 0.3, "deep_frac": 0.3, "random_draws": 1}}
+    X.RiseConfig.model_validate(rise)
+    with pytest.raises(ValidationError, match="step"):
+        X.RiseConfig.model_validate(dict(rise, finetune={"step": 1, "batch_size": 1, "lr": 0.1}))

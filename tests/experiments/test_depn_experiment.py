@@ -2,7 +2,25 @@
 
 import torch
 
-from arx.experiments.depn import base, dynamics, edit
+from arx.experiments import RunContext, registered
+
+
+def run(name, cfg, out):
+    exp = registered()[name]
+    out.mkdir(parents=True, exist_ok=True)
+    return exp.run(exp.config.model_validate(cfg), RunContext(out=out, seed=0)).model_dump(mode="json")
+
+
+def base(cfg, out):
+    return run("depn_base", cfg, out)
+
+
+def edit(cfg, out):
+    return run("depn_edit", cfg, out)
+
+
+def dynamics(cfg, out):
+    return run("depn_dynamics", cfg, out)
 
 torch.set_num_threads(1)
 CORPUS = {"n_secrets": 8, "digits": 3, "repeats": [8], "n_filler": 20, "n_heldout": 10}
@@ -29,4 +47,6 @@ def test_depn_pipeline(tmp_path):
     d = dynamics({"corpus": CORPUS, "base_dir": str(tmp_path / "base"), "models": list(MODELS),
                   "steps_model": "gpt2_private", "final_step": 40, "n_items": 2, "top_k": 3,
                   "ig": {"steps": 4, "rule": "left", "objective": "prob"}}, tmp_path / "dyn")
-    assert d["trajectory"]["steps"] == [20, 40] and set(d["growth"]) == {"steps_exposure_spearman", "steps_mass_spearman", "size_exposure_ratio", "size_mass_ratio"}
+    assert d["trajectory"]["steps"] == [20, 40]
+    assert set(d["growth"]) == {"steps_exposure_spearman", "steps_mass_spearman", "size_exposure_ratio",
+                                "size_mass_ratio"}

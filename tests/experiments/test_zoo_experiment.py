@@ -1,16 +1,24 @@
-"""zoo_train on every data kind at tiny scale; expert load hand-checked on known top-k choices."""
+"""The zoo_train experiment on every data kind at tiny scale; expert load hand-checked on known top-k choices; the
+zoo YAML validates against its Config."""
 
 import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 
+import arx.experiments as registry
 from arx.data import train_tokenizer
-from arx.experiments.zoo import load_metrics, routing_stats, zoo_train
+from arx.experiments import RUNTIME_KEYS, RunContext
+from arx.experiments.zoo import ZooConfig, load_metrics, routing_stats, zoo_train
 from arx.methods.routing import RoutingStats
 from arx.models import build_model, get_adapter, load_model
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).parents[2]
+CONFIG = "workflows/config/zoo.yaml"
 
 
 def test_expert_load_hand_checked():
@@ -39,16 +47,24 @@ def test_routing_stats_count_only_real_tokens():
     torch.testing.assert_close(alone.counts[:, 0], stats.counts[:, 1])
 
 
-def _cfg(mid, family, data, data_args, steps=30, **extra):
-    return {"num_threads": 1, "scale": "tiny", "seed": 0, "model_id": mid,
-            "models": {mid: dict(family=family, data=data, vocab_size=300, data_args=data_args,
-                                 train=dict(steps=steps, batch_size=8, seq_len=14, lr=0.01, warmup=5), **extra)}}
+def _cfg(mid, family, data, data_args, steps=30, **extra) -> ZooConfig:
+    return ZooConfig.model_validate(
+        {"model_id": mid, "models": {mid: dict(family=family, data=data, vocab_size=300, data_args=data_args,
+                                               train=dict(steps=steps, batch_size=8, seq_len=14, lr=0.01, warmup=5),
+                                               **extra)}})
+
+
+def _run(cfg: ZooConfig, out) -> dict:
+    """The experiment as arx.run calls it: validated Metrics, dumped as metrics.json holds them."""
+    return registry._REGISTRY["zoo_train"].run(cfg, RunContext(out=out, seed=0, scale="tiny")).model_dump(mode="json")
 
 
 def test_zoo_train_facts_moe(tmp_path):
-    m = zoo_train(_cfg("olmoe_facts", "olmoe", "facts", dict(n_countries=3, n_landmarks=3, n_objects=3),
+    m = _run(_cfg("olmoe_facts", "olmoe", "facts", dict(n_countries=3, n_landmarks=3, n_objects=3),
                        router_aux_loss_coef=0.05), tmp_path)
     f = m["facts"]
+    assert len(f["per_item_rank_train"]) == f["train"]["n"] and len(f["per_item_rank_probe"]) == f["probe"]["n"]
+    assert f["train"]["hit@1"] == sum(r == 1 for r in f["per_item_rank_train"]) / f["train"]["n"]
     assert {"train", "probe", "by_relation"} <= set(f) and f["train"]["n"] > f["probe"]["n"] > 0
     assert 0 <= f["train"]["hit@1"] <= 1 and set(f["by_relation"]) == {"capital", "located_in", "color", "material"}
     r = m["routing"]
@@ -66,19 +82,20 @@ def test_zoo_train_facts_moe(tmp_path):
 
 
 def test_zoo_train_multilingual_routing_and_dense_tasks(tmp_path):
-    m = zoo_train(_cfg("mx", "mixtral", "multilingual", dict(n_countries=2, n_landmarks=2, n_objects=2)),
+    m = _run(_cfg("mx", "mixtral", "multilingual", dict(n_countries=2, n_landmarks=2, n_objects=2)),
                   tmp_path / "mx")
     ml = m["multilingual"]
     assert set(ml["languages"]) == {"lang0", "lang1", "lang2", "lang3"}
-    assert "heldout" in ml["languages"]["lang3"] and "heldout" not in ml["languages"]["lang0"]
+    assert ml["languages"]["lang3"]["heldout"]["n"] > 0 and ml["languages"]["lang0"]["heldout"] is None
+    assert ml["min_train_hit@1"] == min(d["train"]["hit@1"] for d in ml["languages"].values())  # key as claims read
     r = ml["routing"]
     assert len(r["jsd_between_languages_by_layer"]) == len(r["jsd_within_language_by_layer"]) == 2
     assert r["jsd_between_minus_within"] == pytest.approx(r["jsd_between_languages"] - r["jsd_within_language"])
     assert m["routing"]["max_expert_load"] == r["max_expert_load"]
-    t = zoo_train(_cfg("lt", "llama", "tasks", dict(max_operand=5, n_arith_test=5, n_objects=4,
+    t = _run(_cfg("lt", "llama", "tasks", dict(max_operand=5, n_arith_test=5, n_objects=4,
                                                      n_sentiment_train=10, n_sentiment_test=5), steps=5),
                   tmp_path / "lt")
-    assert set(t["tasks"]) == {"arithmetic", "mcq", "sentiment"} and "routing" not in t
+    assert set(t["tasks"]) == {"arithmetic", "mcq", "sentiment"} and t["routing"] is None
     for d in ("mx", "lt"):  # every data kind leaves its corpus next to the model
         assert (tmp_path / d / "corpus.jsonl").stat().st_size > 0
     lines = (tmp_path / "lt" / "corpus.jsonl").read_text().splitlines()
@@ -86,12 +103,21 @@ def test_zoo_train_multilingual_routing_and_dense_tasks(tmp_path):
     assert all(0 <= v["test"]["exact_match"] <= 1 for v in t["tasks"].values())
 
 
+def test_zoo_train_private_reports_per_secret_exposure(tmp_path):
+    m = _run(_cfg("gp", "gpt2", "private", dict(n_background=20, n_records=5), steps=3, n_reference=50), tmp_path)
+    p = m["private"]
+    for g in [*p["by_repetition"].values(), p["heldout"]]:
+        assert g["exposure"] == pytest.approx(sum(g["per_item_exposure"]) / len(g["per_item_exposure"]))
+        assert g["loss"] == pytest.approx(sum(g["per_item_loss"]) / len(g["per_item_loss"]), rel=1e-5)
+    assert p["max_exposure"] == pytest.approx(math.log2(51))
+
+
 def test_zoo_train_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="data is 'wiki'; use one of"):
-        zoo_train(_cfg("x", "llama", "wiki", {}), tmp_path)
+        zoo_train(_cfg("x", "llama", "wiki", {}), RunContext(out=tmp_path, scale="tiny"))
     with pytest.raises(ValueError, match="router_aux_loss_coef is for MoE"):
         zoo_train(_cfg("x", "llama", "facts", dict(n_countries=2, n_landmarks=2, n_objects=2),
-                       router_aux_loss_coef=0.1), tmp_path)
+                       router_aux_loss_coef=0.1), RunContext(out=tmp_path, scale="tiny"))
 
 
 def test_per_layer_balancing_is_mean_of_layer_losses():
@@ -113,17 +139,26 @@ def test_per_layer_balancing_is_mean_of_layer_losses():
     assert torch.allclose(per, want) and torch.allclose(pooled, orig(out.router_logits, E, 2, None))
 
 
-@pytest.mark.parametrize("family", ["mixtral", "llama"])
-def test_resume_restores_every_weight(family, tmp_path):
-    """Resuming from the last checkpoint restores MoE expert weights too (saved per expert, held fused)."""
-    from arx.models import train
-    texts = [f"w{i % 7} v{i % 5} u{i % 3}" for i in range(30)]
-    tok = train_tokenizer(texts, 40)
-    cfg = dict(steps=4, batch_size=4, seq_len=8, seed=1, warmup=1, checkpoint_every=4, out_dir=str(tmp_path))
-    a = build_model(family, "tiny", len(tok), seed=0)
-    train(a, tok, texts, cfg)
-    b = build_model(family, "tiny", len(tok), seed=0)
-    r = train(b, tok, texts, cfg)  # resumes at step 4 = the end: weights must equal a's
-    assert r.resumed_from == 4
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+@pytest.mark.parametrize("scale", ["small", "medium"])  # paper: {} (no zoo models at paper scale)
+def test_zoo_yaml_validates_for_every_model_at_every_scale(scale):
+    import yaml
+
+    from arx.artifact.config import build_config, scale_defaults
+    from arx.run import typed_config
+
+    models = yaml.safe_load((ROOT / CONFIG).read_text())[scale]["zoo_train"]["models"]
+    exp = registry._REGISTRY["zoo_train"]
+    for mid in models:
+        cfg = build_config(ROOT, scale, "zoo_train", CONFIG, [f"model_id={mid}"])
+        c = exp.config.model_validate({k: v for k, v in cfg.items() if k not in RUNTIME_KEYS})
+        assert typed_config(exp, cfg, scale_defaults(ROOT, scale), CONFIG)[0] == c
+        assert list(c.models) == [mid] and c.models[mid].family == models[mid]["family"]
+    assert ZooConfig.model_validate({"model_id": "x", "models": models}).models.keys() == models.keys()
+
+
+def test_zoo_config_rejects_unknown_keys():
+    good = {"family": "llama", "data": "facts", "train": {"steps": 1}}
+    with pytest.raises(ValidationError, match="n_step"):
+        ZooConfig.model_validate({"model_id": "m", "models": {"m": good}, "n_step": 3})
+    with pytest.raises(ValidationError, match="stepz"):
+        ZooConfig.model_validate({"model_id": "m", "models": {"m": dict(good, train={"stepz": 1})}})

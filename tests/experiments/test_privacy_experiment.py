@@ -4,16 +4,18 @@ import json
 
 import pytest
 
-from arx.experiments import get
+from arx.experiments import RunContext, registered
 
 TINY = {"n_layer": 1, "n_embd": 16, "n_head": 2, "n_inner": 32}
 FAST = {"epochs": 1, "batch_size": 32, "lr": 0.003}
 
 
 def run(name, cfg, tmp_path):
-    res = get(name)({"seed": 0, "model": TINY, **cfg}, tmp_path)
-    json.dumps(res)  # JSON-serialisable
-    return res
+    exp = registered()[name]
+    res = exp.run(exp.config.model_validate({"model": TINY, **cfg}), RunContext(out=tmp_path, seed=0))
+    out = res.model_dump(mode="json")
+    json.dumps(out)  # JSON-serialisable
+    return out
 
 
 def test_exposure(tmp_path):
@@ -50,4 +52,8 @@ def test_phishing(tmp_path):
     r = run("privacy_phishing", {"digits": 3, "n_secrets": 4, "secret_repeats": 1, "n_poison": 4,
                                  "poison_repeats": 1, "n_pretrain": 20, "n_finetune": 10, "beams": 2,
                                  "pretrain": FAST, "finetune": FAST}, tmp_path)
-    assert 0 <= r["success_rate"] <= 1 and r["poison_over_no_poison"] >= 0
+    from arx.methods.ratios import safe_ratio
+
+    assert 0 <= r["success_rate"] <= 1
+    # no sentinel: undefined (None) when the unpoisoned baseline extracts nothing
+    assert r["poison_over_no_poison"] == safe_ratio(r["poison"]["greedy"], r["no_poison"]["greedy"])
