@@ -36,9 +36,10 @@ RUNTIME_KEYS = ("seed", "scale", "device", "num_threads", "dtype")
 
 
 class ExperimentConfig(BaseModel):
-    """Base of every experiment's Config: unknown keys are errors, values are not coerced from strings."""
+    """Base of every experiment's Config: unknown keys are errors; frozen, so an experiment cannot change its config
+    after it was recorded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ExperimentMetrics(BaseModel):

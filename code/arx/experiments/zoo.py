@@ -32,7 +32,7 @@ from arx.data.batching import pad_right
 from arx.data.facts import object_ranks, rank_metrics
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.routing import RoutingStats, collect_routing, js_divergence
-from arx.models import build_model, get_adapter, save_model, train
+from arx.models import TrainConfig, build_model, get_adapter, save_model, train
 
 
 # ------------------------------------------------------------------------------------------------- config
@@ -40,14 +40,14 @@ class ZooTrainSpec(ExperimentConfig):
     """:class:`arx.models.training.TrainConfig` fields a zoo model sets (defaults: TrainConfig's); seed, out_dir
     and device come from the run."""
 
-    steps: int = 200
-    batch_size: int = 16
-    seq_len: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup: int = 20
-    checkpoint_every: int = 0
-    grad_clip: float = 1.0
+    steps: int = TrainConfig.steps
+    batch_size: int = TrainConfig.batch_size
+    seq_len: int = TrainConfig.seq_len
+    lr: float = TrainConfig.lr
+    weight_decay: float = TrainConfig.weight_decay
+    warmup: int = TrainConfig.warmup
+    checkpoint_every: int = TrainConfig.checkpoint_every
+    grad_clip: float = TrainConfig.grad_clip
 
 
 class ZooModelSpec(ExperimentConfig):
