@@ -1,17 +1,19 @@
 # LoTA-QAF (logic/papers/lotaqaf.yaml). Rules only wire entry points: code/arx/experiments/lotaqaf.py.
 # lotaqaf_base trains the dense base model (zoo-style rule: save_pretrained dir under its evidence folder).
 
+LOTAQAF_BASE = f"{arx_evidence('lotaqaf', 'lotaqaf_base')}/model/model.safetensors"
+
 rule lotaqaf_base:
     output: arx_metrics("lotaqaf_base", paper="lotaqaf"),
-            "evidence/lotaqaf/lotaqaf_base/model/model.safetensors"
+            LOTAQAF_BASE
     shell:  arx_run("lotaqaf_base", paper="lotaqaf")
 
 rule lotaqaf_mmlu:
-    input:  "evidence/lotaqaf/lotaqaf_base/model/model.safetensors"
+    input:  LOTAQAF_BASE
     output: arx_metrics("lotaqaf_mmlu", paper="lotaqaf")
     shell:  arx_run("lotaqaf_mmlu", paper="lotaqaf")
 
 rule lotaqaf_task:
-    input:  "evidence/lotaqaf/lotaqaf_base/model/model.safetensors"
+    input:  LOTAQAF_BASE
     output: arx_metrics("lotaqaf_task", paper="lotaqaf")
     shell:  arx_run("lotaqaf_task", paper="lotaqaf")

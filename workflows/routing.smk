@@ -3,7 +3,7 @@
 # qwen2moe_multilingual (rule zoo_model); at paper scale the published checkpoint (workflows/config/routing.yaml).
 
 ROUTING_BASE = [] if SCALE == "paper" else [
-    f"evidence/zoo/{SCALE}/qwen2moe_multilingual/{f}" for f in ("model.safetensors", "corpus.jsonl")]
+    f"{ZOO}/qwen2moe_multilingual/{f}" for f in ("model.safetensors", "corpus.jsonl")]
 
 rule routing_isolation:
     input:  ROUTING_BASE

@@ -59,21 +59,42 @@ def _artifact(args):
 
 
 # ---------------------------------------------------------------------------------------------- commands
+def _summary(res) -> str:
+    """``0.46 [0.31, 0.60]  5/5 seeds`` for the first condition of a result."""
+    if not res.conditions or res.conditions[0].estimate is None:
+        return "-"
+    c = res.conditions[0]
+    ci = f" [{c.interval[0]:.3g}, {c.interval[1]:.3g}]" if c.interval else ""
+    more = f" (+{len(res.conditions) - 1} more)" if len(res.conditions) > 1 else ""
+    return f"{c.estimate:.3g}{ci}  {c.seeds_satisfying}/{len(res.seeds)} seeds{more}"
+
+
+def _evidence_summary(ins, check, seeds, source) -> str:
+    """One word when every seed's evidence is in the same state, else counts (``4 fresh, 1 missing``)."""
+    if check is None:
+        return "-"
+    states = [ins.state(check.evidence_for(s), source, "evidence").state for s in seeds]
+    counts = {st: states.count(st) for st in dict.fromkeys(states)}
+    return states[0] if len(counts) == 1 else ", ".join(f"{n} {st}" for st, n in counts.items())
+
+
 def cmd_status(args, out: Out) -> int:
     from arx.artifact.review import Inspector, judge
 
     art, scale = _artifact(args)
     ins = Inspector(art)
-    rows = []
+    seeds = art.seeds(scale)
+    rows, lines = [], []
     for cid, claim in art.claims.items():
-        res = judge(claim, scale, ins, art.claim_files[cid])
-        check = claim.checks.get(scale)
-        state = ins.state(check.evidence, art.claim_files[cid], "evidence").state if check else "-"
+        res = judge(claim, scale, ins, art.claim_files[cid], seeds)
+        state = _evidence_summary(ins, claim.checks.get(scale), seeds, art.claim_files[cid])
         rows.append({"claim": cid, "paper": claim.paper, "verdict": res.verdict, "evidence": state,
-                     "reason": res.reason})
-    text = _table([[r["claim"], r["paper"], r["verdict"], r["evidence"]] for r in rows],
-                  ["claim", "paper", f"verdict ({scale})", "evidence"]) if rows else "no claims in logic/claims/"
-    out.emit({"scale": scale, "claims": rows}, text)
+                     "decision": res.decision, "reason": res.reason,
+                     "conditions": [c.model_dump(mode="json") for c in res.conditions]})
+        lines.append([cid, claim.paper, res.verdict, _summary(res), state])
+    text = _table(lines, ["claim", "paper", f"verdict ({scale})", "estimate [interval]  seeds satisfying",
+                          "evidence"]) if rows else "no claims in logic/claims/"
+    out.emit({"scale": scale, "seeds": seeds, "claims": rows}, text)
     return 0
 
 
@@ -85,7 +106,7 @@ def cmd_show(args, out: Out) -> int:
     if args.claim not in art.claims:
         raise ArtifactError(None, "claim", f"no claim {args.claim!r}", "see `arx status` for claim ids")
     claim = art.claims[args.claim]
-    res = judge(claim, scale, Inspector(art), art.claim_files[args.claim])
+    res = judge(claim, scale, Inspector(art), art.claim_files[args.claim], art.seeds(scale))
     text = (art.root / art.claim_files[args.claim]).read_text() + f"\n# verdict at {scale}: {res.verdict} ({res.reason})"
     out.emit({"claim": claim.model_dump(mode="json"), "result": res.model_dump(mode="json")}, text)
     return 0
@@ -178,8 +199,8 @@ def cmd_new_claim(args, out: Out) -> int:
         raise ArtifactError(None, "--paper", f"unknown paper {args.paper!r}", f"use one of {', '.join(manifest.papers)}")
     check: dict[str, Any] = {
         "rule": args.rule or f"{args.paper}_TODO",
-        "evidence": args.evidence or f"evidence/{args.paper}/{args.paper}_TODO/metrics.json",
-        "key": args.key or "TODO", "comparator": args.comparator}
+        "evidence": args.evidence or f"evidence/{args.paper}/{args.paper}_TODO/small/seed_{{seed}}/metrics.json",
+        "key": args.key or "TODO", "comparator": args.comparator, "decision": {"kind": "interval", "level": 0.95}}
     if args.comparator == "between":
         check["thresholds"] = args.thresholds or [0.0, 1.0]
     else:
@@ -189,7 +210,8 @@ def cmd_new_claim(args, out: Out) -> int:
     data = {"id": args.id, "paper": args.paper, "statement": "TODO: the claim in your own words",
             "paper_reports": {"quote": "TODO: verbatim sentence from the abstract", "figure": "TODO",
                               "source": "abstract"},
-            "conditions": {"models": ["TODO"], "data": "TODO", "seeds": [0]},
+            "conditions": {"models": ["TODO"], "data": "TODO", "seeds": manifest.scales["small"].seeds
+                           if "small" in manifest.scales else [0]},
             "falsification": "TODO: what result refutes it", "depends_on": [], "checks": {"small": check},
             "history": []}
     validate(Claim, data, f"logic/claims/{args.id}.yaml")
@@ -250,7 +272,8 @@ def cmd_evidence_list(args, out: Out) -> int:
     cited: dict[str, list[str]] = {}
     for cid, claim in art.claims.items():
         if scale in claim.checks:
-            cited.setdefault(claim.checks[scale].evidence, []).append(cid)
+            for seed in art.seeds(scale):
+                cited.setdefault(claim.checks[scale].evidence_for(seed), []).append(cid)
     paths = sorted(set(cited) | {p.relative_to(art.root).as_posix()
                                  for p in (art.root / "evidence").rglob("metrics.json")})
     rows = []
@@ -311,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("id")
     sp.add_argument("--paper", required=True)
     sp.add_argument("--rule")
-    sp.add_argument("--evidence", help="evidence/<paper>/<experiment>/metrics.json")
+    sp.add_argument("--evidence", help="evidence/<paper>/<experiment>/<scale>/seed_{seed}/metrics.json")
     sp.add_argument("--key", help="dotted path inside `metrics`")
     sp.add_argument("--comparator", choices=COMPARATORS, default=">=")
     sp.add_argument("--threshold", type=float)

@@ -14,12 +14,23 @@ def run_arx(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def run_exp(capsys, experiment: str, *extra: str) -> tuple[int, str, str]:
+#: the fixture artifact's seeds per scale (tests/fixtures/artifact/ara.yaml)
+FIXTURE_SEEDS = {"small": (0, 1, 2)}
+
+
+def run_exp(capsys, experiment: str, *extra: str, seeds: tuple[int, ...] | None = None) -> tuple[int, str, str]:
+    """Run ``experiment`` at every seed of its scale (as the workflow would), each into
+    ``evidence/toy/<experiment>/<scale>/seed_<k>``; the first failing run's result, else the last one's."""
     from arx.run import main
 
-    code = main([experiment, "--paper-config", "workflows/config/toy.yaml", "--scale", "small",
-                 "--out", f"evidence/toy/{experiment}", *extra])
-    out, err = capsys.readouterr()
+    scale = extra[extra.index("--scale") + 1] if "--scale" in extra else "small"
+    code, out, err = 0, "", ""
+    for seed in seeds if seeds is not None else FIXTURE_SEEDS.get(scale, (0,)):
+        code = main([experiment, "--paper-config", "workflows/config/toy.yaml", "--scale", "small",
+                     "--out", f"evidence/toy/{experiment}/{scale}/seed_{seed}", "--set", f"seed={seed}", *extra])
+        out, err = capsys.readouterr()
+        if code != 0:
+            break
     return code, out, err
 
 

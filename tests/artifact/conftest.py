@@ -39,6 +39,6 @@ def arx(capsys):
 
 @pytest.fixture
 def exp(capsys):
-    return lambda experiment, *extra: run_exp(capsys, experiment, *extra)
+    return lambda experiment, *extra, **kw: run_exp(capsys, experiment, *extra, **kw)
 
 

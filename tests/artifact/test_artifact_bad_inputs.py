@@ -54,7 +54,7 @@ def test_unknown_field(arx, art):
 def test_unknown_field_in_check_names_line(arx, art):
     edit(art, CLAIM, "    threshold: 0.9", "    threshold: 0.9\n    treshold: 1")
     line = expect_bad(arx, art, CLAIM, "checks.small.treshold")
-    assert line.startswith(f"arx: error: {CLAIM}:19: checks.small.treshold:")
+    assert line.startswith(f"arx: error: {CLAIM}:20: checks.small.treshold:")
 
 
 def test_missing_field(arx, art):
@@ -105,7 +105,7 @@ def test_manifest_lists_paper_without_file(arx, art):
 @pytest.mark.parametrize("path", ["evidence/../secrets.json", "/etc/passwd.json", "logic/x/metrics.json",
                                   "evidence/toy/toy_fit/metrics.txt"])
 def test_evidence_path_escaping_or_malformed(arx, art, path):
-    edit(art, CLAIM, "evidence: evidence/toy/toy_fit/metrics.json", f"evidence: {path}")
+    edit(art, CLAIM, "evidence: evidence/toy/toy_fit/small/seed_{seed}/metrics.json", f"evidence: {path}")
     expect_bad(arx, art, CLAIM, "checks.small.evidence")
 
 

@@ -48,7 +48,7 @@ def test_schema_check_detects_drift(arx, art):
 def test_validate_uses_pydantic_and_jsonschema(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     code, out, _ = arx("validate", "--json")
-    assert code == 0 and "evidence/toy/toy_fit/metrics.json" in json.loads(out)["valid"]
+    assert code == 0 and "evidence/toy/toy_fit/small/seed_0/metrics.json" in json.loads(out)["valid"]
     # a schema that is stricter than the model must be reported by the jsonschema pass
     p = art / "logic/schemas/paper.schema.json"
     schema = json.loads(p.read_text())
@@ -88,8 +88,10 @@ def test_explain_has_everything_for_an_agent(arx, exp, art):
     _, out, _ = arx("explain", "toy_fit_error_small", "--json")
     data = json.loads(out)
     small = data["scales"]["small"]
-    assert data["verdict"] == "refuted" and small["evidence_state"] == "fresh"
-    assert small["provenance"]["config"]["n"] == 200 and small["runs"][0]["status"] == "succeeded"
+    seed0 = small["evidence"]["0"]
+    assert data["verdict"] == "refuted" and {e["state"] for e in small["evidence"].values()} == {"fresh"}
+    assert seed0["provenance"]["config"]["n"] == 200 and seed0["runs"][0]["status"] == "succeeded"
+    assert small["decision"] == "every seed" and small["conditions"][0]["n_seeds"] == 3
     assert small["reproduce"] == "snakemake reproduce_claim_toy_fit_error_small --config scale=small"
     assert data["depends_on"] == {"toy_fit_recovers_weights": "reproduced"}
     assert data["notes"][0]["title"] == "tried more noise"
@@ -123,7 +125,7 @@ def test_note_rejects_unknown_parent_and_claim(arx, art):
 
 def test_new_claim_scaffold_validates_and_refuses_overwrite(arx, art):
     code, _, _ = arx("new-claim", "toy_between", "--paper", "toy", "--rule", "toy_fit",
-                     "--evidence", "evidence/toy/toy_fit/metrics.json", "--key", "fit.r2",
+                     "--evidence", "evidence/toy/toy_fit/small/seed_{seed}/metrics.json", "--key", "fit.r2",
                      "--comparator", "between", "--thresholds", "0.5", "1.0")
     assert code == 0
     data = yaml.safe_load((art / "logic/claims/toy_between.yaml").read_text())
@@ -138,7 +140,7 @@ def test_evidence_track_refuses_metrics_and_paths_outside(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     (art / ".dvc").mkdir()
     (art / ".dvc/config").write_text("")
-    code, _, err = arx("evidence", "track", "evidence/toy/toy_fit/metrics.json")
+    code, _, err = arx("evidence", "track", "evidence/toy/toy_fit/small/seed_0/metrics.json")
     assert code == 2 and "stays in git" in err
     code, _, err = arx("evidence", "track", "logic")
     assert code == 2 and "evidence/" in err

@@ -14,7 +14,8 @@ CLAIM = "logic/claims/toy_fit_recovers_weights.yaml"
 
 
 def check(**kw):
-    return Check(rule="r", evidence="evidence/p/e/metrics.json", key="k", **kw)
+    return Check(rule="r", evidence="evidence/p/e/small/seed_{seed}/metrics.json", key="k",
+                 decision={"kind": "interval"}, **kw)
 
 
 @pytest.mark.parametrize("kw,value,expected", [
@@ -73,34 +74,74 @@ def test_nan_metric_is_inconclusive(arx, exp, art):
     assert code == 0 and arx("review", "--claim", "toy_fit_recovers_weights", "--strict")[0] == 1
 
 
-def test_evidence_from_another_scale_is_inconclusive(arx, exp, art):
-    assert exp("toy_fit", "--scale", "paper", "--set", "device=cpu")[0] == 0
+def test_evidence_from_another_scale_is_inconclusive(arx, capsys, art):
+    from arx.run import main
+
+    for seed in (0, 1, 2):  # written into the small scale's paths by a run at scale paper
+        assert main(["toy_fit", "--paper-config", "workflows/config/toy.yaml", "--scale", "paper", "--set",
+                     "device=cpu", "--set", f"seed={seed}", "--out", f"evidence/toy/toy_fit/small/seed_{seed}"]) == 0
+    capsys.readouterr()
     _, out, _ = arx("review", "--json")
     assert all("produced at scale paper" in r["reason"] for r in json.loads(out)["results"])
 
 
+def test_fewer_seeds_than_the_rule_needs_is_inconclusive(arx, exp, art):
+    assert exp("toy_fit", seeds=(0,))[0] == 0
+    _, out, _ = arx("review", "--json")
+    for r in json.loads(out)["results"]:
+        assert r["verdict"] == "inconclusive" and "1 of 3 seeds present" in r["reason"]
+        assert r["conditions"][0]["per_seed"].keys() == {"0"}
+
+
+def test_every_condition_reports_estimate_interval_and_seeds(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    _, out, _ = arx("review", "--json")
+    (r,) = [r for r in json.loads(out)["results"] if r["claim"] == "toy_fit_recovers_weights"]
+    (c,) = r["conditions"]
+    values = list(c["per_seed"].values())
+    assert c["n_seeds"] == 3 and c["seeds_satisfying"] == 3 and c["estimate"] == pytest.approx(sum(values) / 3)
+    lo, hi = c["interval"]
+    assert lo <= c["estimate"] <= hi and c["margin"] == pytest.approx((c["estimate"] - 0.9) / ((hi - lo) / 2))
+    _, text, _ = arx("status")
+    assert "3/3 seeds" in text
+
+
+@pytest.mark.parametrize("rule, verdict", [("{kind: seeds_passing, min: 2}", "reproduced"),
+                                           ("{kind: seeds_passing, min: 4}", None),
+                                           ("{kind: all_seeds}", "reproduced")])
+def test_seed_count_rules(arx, exp, art, rule, verdict):
+    path = art / CLAIM
+    path.write_text(path.read_text().replace("decision: {kind: interval}", f"decision: {rule}", 1))
+    assert exp("toy_fit")[0] == 0
+    code, out, err = arx("review", "--claim", "toy_fit_recovers_weights", "--json")
+    if verdict is None:  # min above the number of seeds: bad input naming the field
+        assert code == 2 and "checks.small.decision.min" in err and "at most 3" in err
+    else:
+        assert json.loads(out)["results"][0]["verdict"] == verdict
+
+
 def test_tampered_metrics_exit_1_naming_the_file(arx, exp, art):
     assert exp("toy_fit")[0] == 0
-    p = art / "evidence/toy/toy_fit/metrics.json"
+    p = art / "evidence/toy/toy_fit/small/seed_0/metrics.json"
     doc = json.loads(p.read_text())
     doc["metrics"]["fit"]["weight_error"] = 0.0
     p.write_text(json.dumps(doc))
     code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
     report = json.loads(out)
-    assert code == 1 and report["tampered"] and "evidence/toy/toy_fit/metrics.json" in report["tampered"][0]
+    assert code == 1 and report["tampered"] and "evidence/toy/toy_fit/small/seed_0/metrics.json" in report["tampered"][0]
     assert all(r["verdict"] == "inconclusive" for r in report["results"])
 
 
 def test_tampered_array_exit_1(arx, exp, art):
     assert exp("toy_fit")[0] == 0
-    with open(art / "evidence/toy/toy_fit/weights.npy", "ab") as f:
+    with open(art / "evidence/toy/toy_fit/small/seed_0/weights.npy", "ab") as f:
         f.write(b"x")
     code, out, _ = arx("review", "--json")
     assert code == 1 and "weights.npy" in json.loads(out)["tampered"][0]
 
 
 def test_metrics_written_outside_arx_run_is_flagged(arx, art):
-    p = art / "evidence/toy/toy_fit/metrics.json"
+    p = art / "evidence/toy/toy_fit/small/seed_0/metrics.json"
     p.parent.mkdir(parents=True)
     prov = {"experiment": "toy_fit", "scale": "small", "git_commit": None, "git_dirty": None, "config": {},
             "seed": 0, "packages": {}, "device": "cpu", "python": "3", "platform": "x", "started": "s",
@@ -117,8 +158,8 @@ def test_status_reports_stale_when_config_changed(arx, exp, art):
     cfg = art / "workflows/config/toy.yaml"
     cfg.write_text(cfg.read_text().replace("toy_fit: {n: 200", "toy_fit: {n: 250"))
     _, out, _ = arx("evidence", "list", "--json")
-    [row] = json.loads(out)["evidence"]
-    assert row["state"] == "stale (config)" and "n" in row["detail"]
+    rows = json.loads(out)["evidence"]
+    assert len(rows) == 3 and all(r["state"] == "stale (config)" and "n" in r["detail"] for r in rows)
 
 
 def test_editing_the_experiment_source_marks_its_evidence_stale_code(arx, exp, art):
@@ -126,15 +167,16 @@ def test_editing_the_experiment_source_marks_its_evidence_stale_code(arx, exp, a
     src = art / "code/arx_fixture_experiments.py"
     src.write_text(src.read_text().replace("d: int = 5", "d: int = 6"))
     _, out, _ = arx("evidence", "list", "--json")
-    [row] = json.loads(out)["evidence"]
-    assert row["state"] == "stale (code)" and "code/arx_fixture_experiments.py" in row["detail"]
+    rows = json.loads(out)["evidence"]
+    assert len(rows) == 3 and all(r["state"] == "stale (code)" and "code/arx_fixture_experiments.py" in r["detail"]
+                                  for r in rows)
 
 
 def test_dvc_tracked_outputs_not_pulled_are_not_tampering(arx, exp, art):
     import shutil
 
     assert exp("toy_fit")[0] == 0
-    d = art / "evidence/toy/toy_fit"
+    d = art / "evidence/toy/toy_fit/small/seed_0"
     (d / "weights.npy.dvc").write_text("outs:\n- md5: 0123\n  path: weights.npy\n")
     (d / "arrays.dvc").write_text("outs:\n- md5: 4567.dir\n  path: arrays\n")
     (d / "weights.npy").unlink()

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
+from artifact_helpers import run_exp
 
 from arx.artifact.config import build_config
 from arx.artifact.load import ArtifactError
+
+
+@pytest.fixture
+def exp(capsys):
+    """One run at seed 0: these tests look at a single run's node and files."""
+    return lambda experiment, *extra: run_exp(capsys, experiment, *extra, seeds=(0,))
 
 
 def nodes(root):
@@ -48,18 +56,18 @@ def test_missing_paper_section_names_file_and_field(art):
 def test_success_writes_metrics_provenance_and_closes_node(exp, art):
     code, out, _ = exp("toy_fit", "--set", "n=300", "--rule", "toy_fit")
     assert code == 0, out
-    doc = json.loads((art / "evidence/toy/toy_fit/metrics.json").read_text())
+    doc = json.loads((art / "evidence/toy/toy_fit/small/seed_0/metrics.json").read_text())
     assert doc["metrics"]["fit"]["r2"] > 0.9 and doc["metrics"]["n"] == 300
     prov = doc["provenance"]
     assert prov["config"]["n"] == 300 and prov["seed"] == 0 and prov["scale"] == "small"
     assert prov["packages"]["numpy"] and prov["python"] and prov["wall_s"] >= 0
-    assert list(prov["outputs"]) == ["evidence/toy/toy_fit/arrays/residuals.npy", "evidence/toy/toy_fit/weights.npy"]
-    log = (art / "evidence/toy/toy_fit/run.log").read_text()
+    d = "evidence/toy/toy_fit/small/seed_0"
+    assert list(prov["outputs"]) == [f"{d}/arrays/residuals.npy", f"{d}/weights.npy"]
+    log = (art / "evidence/toy/toy_fit/small/seed_0/run.log").read_text()
     assert "r2=" in log and "arx.fixture INFO: weights saved" in log
     [node] = nodes(art)
     assert node["id"] == prov["run_id"] and node["run"]["status"] == "succeeded" and node["run"]["rule"] == "toy_fit"
-    assert set(node["run"]["evidence"]) == {"evidence/toy/toy_fit/metrics.json", "evidence/toy/toy_fit/weights.npy",
-                                            "evidence/toy/toy_fit/arrays/residuals.npy"}
+    assert set(node["run"]["evidence"]) == {f"{d}/metrics.json", f"{d}/weights.npy", f"{d}/arrays/residuals.npy"}
     assert [p.name for p in (art / "exploration/.heartbeat").iterdir()] == [".gitignore"]
 
 
@@ -70,13 +78,13 @@ def test_failure_leaves_failed_node_with_log_tail_and_no_metrics(exp, art):
     run = node["run"]
     assert run["status"] == "failed" and "deliberate failure" in run["error"]
     assert "about to fail on purpose" in run["log_tail"] and any("RuntimeError" in line for line in run["log_tail"])
-    assert not (art / "evidence/toy/toy_fail/metrics.json").exists()
+    assert not (art / "evidence/toy/toy_fail/small/seed_0/metrics.json").exists()
 
 
 def test_failed_rerun_removes_previous_metrics(exp, art):
     assert exp("toy_fit")[0] == 0
     assert exp("toy_fit", "--set", "n=-1")[0] == 1  # numpy rejects a negative size: the experiment fails
-    assert not (art / "evidence/toy/toy_fit/metrics.json").exists()
+    assert not (art / "evidence/toy/toy_fit/small/seed_0/metrics.json").exists()
 
 
 def test_unknown_experiment_is_bad_input(exp, art):
@@ -123,7 +131,7 @@ def test_dvc_failure_warns_but_keeps_the_run(exp, art):
     (art / ".dvc/config").write_text("[core\nbroken")  # DVC initialised but unusable
     code, out, _ = exp("toy_fit")
     assert code == 0 and "WARNING" in out and "dvc add failed" in out
-    assert (art / "evidence/toy/toy_fit/metrics.json").is_file()
+    assert (art / "evidence/toy/toy_fit/small/seed_0/metrics.json").is_file()
     [node] = nodes(art)
     assert node["run"]["status"] == "succeeded" and any("WARNING" in line for line in node["run"]["log_tail"])
 
@@ -131,20 +139,19 @@ def test_dvc_failure_warns_but_keeps_the_run(exp, art):
 def test_leftovers_of_earlier_runs_are_not_provenance(exp, art):
     import os
 
-    d = art / "evidence/toy/toy_fit"
+    d = art / "evidence/toy/toy_fit/small/seed_0"
     d.mkdir(parents=True)
     (d / "old_plot.png").write_bytes(b"old")
     os.utime(d / "old_plot.png", (1, 1))
     code, out, _ = exp("toy_fit")
-    assert code == 0 and "left out of its provenance: evidence/toy/toy_fit/old_plot.png" in out
+    assert code == 0 and "left out of its provenance: evidence/toy/toy_fit/small/seed_0/old_plot.png" in out
     doc = json.loads((d / "metrics.json").read_text())
-    assert "evidence/toy/toy_fit/old_plot.png" not in doc["provenance"]["outputs"]
+    assert "evidence/toy/toy_fit/small/seed_0/old_plot.png" not in doc["provenance"]["outputs"]
     [node] = nodes(art)
-    assert "evidence/toy/toy_fit/old_plot.png" not in node["run"]["evidence"]
+    assert "evidence/toy/toy_fit/small/seed_0/old_plot.png" not in node["run"]["evidence"]
 
 
 def test_cuda_scale_without_gpu_is_a_clear_error(exp, art):
-    import pytest
     import torch
 
     if torch.cuda.is_available():
@@ -173,14 +180,14 @@ def test_bad_config_key_or_type_exits_2_naming_file_key_and_fix(exp, art):
     assert code == 2
     assert "workflows/config/toy.yaml" in line and "toy_fit.nn: unknown key" in line
     assert "toy_fit.d:" in line and "schema.json" in line
-    assert not (art / "evidence/toy/toy_fit/metrics.json").exists()
+    assert not (art / "evidence/toy/toy_fit/small/seed_0/metrics.json").exists()
 
 
 def test_provenance_records_resolved_config_with_defaults_and_code_hashes(exp, art):
     cfg = art / "workflows/config/toy.yaml"
     cfg.write_text(cfg.read_text().replace("toy_fit: {n: 200, d: 5, noise: 0.1}", "toy_fit: {n: 200}"))
     assert exp("toy_fit")[0] == 0
-    prov = json.loads((art / "evidence/toy/toy_fit/metrics.json").read_text())["provenance"]
+    prov = json.loads((art / "evidence/toy/toy_fit/small/seed_0/metrics.json").read_text())["provenance"]
     assert prov["config"]["d"] == 5 and prov["config"]["noise"] == 0.1  # defaults of the Config, not in the YAML
     assert "d" not in prov["config_source"] and prov["config_source"]["n"] == 200
     assert "code/arx_fixture_experiments.py" in prov["code"]

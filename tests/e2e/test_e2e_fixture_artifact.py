@@ -28,20 +28,21 @@ def test_claim_reproduced_tracked_failed_tampered_and_killed(repo_artifact, tmp_
     # 1. one claim end to end: rule generated from the claim file, evidence produced with provenance
     res = snakemake(root, env, "reproduce_claim_toy_fit_recovers_weights")
     assert res.returncode == 0, res.stdout + res.stderr
-    metrics = json.loads((root / "evidence/toy/toy_fit/metrics.json").read_text())
+    metrics = json.loads((root / "evidence/toy/toy_fit/small/seed_0/metrics.json").read_text())
     assert metrics["metrics"]["fit"]["r2"] > 0.9
     assert metrics["provenance"]["git_commit"] and metrics["provenance"]["git_dirty"] is False
     review = json.loads((root / "evidence/review.json").read_text())
     assert [(r["claim"], r["verdict"]) for r in review["results"]] == [("toy_fit_recovers_weights", "reproduced")]
-    [node] = run_nodes(root, "toy_fit")
-    assert node["run"]["status"] == "succeeded" and node["run"]["rule"] == "toy_fit"
+    nodes = run_nodes(root, "toy_fit")
+    assert len(nodes) == 3 and {n["run"]["wildcards"]["seed"] for n in nodes} == {"0", "1", "2"}
+    assert all(n["run"]["status"] == "succeeded" and n["run"]["rule"] == "toy_fit" for n in nodes)
 
     # 2. DVC tracks the array (not the metrics), and the default remote works
-    dvcfile = yaml.safe_load((root / "evidence/toy/toy_fit/weights.npy.dvc").read_text())
+    dvcfile = yaml.safe_load((root / "evidence/toy/toy_fit/small/seed_0/weights.npy.dvc").read_text())
     assert dvcfile["outs"][0]["path"] == "weights.npy"
-    assert yaml.safe_load((root / "evidence/toy/toy_fit/arrays.dvc").read_text())["outs"][0]["md5"].endswith(".dir")
-    assert not (root / "evidence/toy/toy_fit/metrics.json.dvc").exists()
-    ignored = sh(root, env, "git", "check-ignore", "-q", "evidence/toy/toy_fit/metrics.json")
+    assert yaml.safe_load((root / "evidence/toy/toy_fit/small/seed_0/arrays.dvc").read_text())["outs"][0]["md5"].endswith(".dir")
+    assert not (root / "evidence/toy/toy_fit/small/seed_0/metrics.json.dvc").exists()
+    ignored = sh(root, env, "git", "check-ignore", "-q", "evidence/toy/toy_fit/small/seed_0/metrics.json")
     assert ignored.returncode == 1, "metrics.json must stay in git"
     assert sh(root, env, sys.executable, "-m", "dvc", "push", "-q").returncode == 0
     assert any((tmp_path / "remote").rglob("*"))
@@ -54,7 +55,7 @@ def test_claim_reproduced_tracked_failed_tampered_and_killed(repo_artifact, tmp_
         "toy_fit_recovers_weights": "reproduced", "toy_fit_error_small": "refuted"}
 
     # 4. a deliberately failing rule leaves a failed run node with its log tail
-    res = snakemake(root, env, "toy_fail")
+    res = snakemake(root, env, "evidence/toy/toy_fail/small/seed_0/metrics.json")
     assert res.returncode != 0
     [node] = run_nodes(root, "toy_fail")
     assert node["run"]["status"] == "failed" and node["run"]["rule"] == "toy_fail"
@@ -62,17 +63,17 @@ def test_claim_reproduced_tracked_failed_tampered_and_killed(repo_artifact, tmp_
     assert any("deliberate failure" in line for line in node["run"]["log_tail"])
 
     # 5. tampering with DVC-tracked evidence: review exits 1 naming the file and its DVC hash
-    with open(root / "evidence/toy/toy_fit/weights.npy", "ab") as f:
+    with open(root / "evidence/toy/toy_fit/small/seed_0/weights.npy", "ab") as f:
         f.write(b"\0")
     res = arx(root, env, "review", "--exit-zero-on-verdict")
     assert res.returncode == 1
-    assert "evidence/toy/toy_fit/weights.npy: content differs from its DVC hash" in res.stdout
+    assert "evidence/toy/toy_fit/small/seed_0/weights.npy: content differs from its DVC hash" in res.stdout
     assert sh(root, env, sys.executable, "-m", "dvc", "checkout", "-f", "-q").returncode == 0  # restore
     assert arx(root, env, "review", "--exit-zero-on-verdict").returncode == 0
 
     # 6. kill -9 of a running run: marked interrupted at the next invocation
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "toy_sleep"], cwd=root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "evidence/toy/toy_sleep/small/seed_0/metrics.json"],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 60
         while not run_nodes(root, "toy_sleep") and time.time() < deadline:

@@ -31,8 +31,9 @@ def test_dry_run_writes_nothing_and_wires_the_run_command(workflow_artifact):
     res = snakemake(root, env, "-n", "-p", "reproduce_all", "--config", "scale=small")
     assert res.returncode == 0, res.stderr
     out = res.stdout + res.stderr
-    assert "-m arx.run toy_fit --paper-config workflows/config/toy.yaml --scale small --out evidence/toy/toy_fit" \
-           " --rule toy_fit" in out
+    for seed in (0, 1, 2):
+        assert ("-m arx.run toy_fit --paper-config workflows/config/toy.yaml --scale small --out "
+                f"evidence/toy/toy_fit/small/seed_{seed} --rule toy_fit --wildcard seed={seed} --set seed={seed}") in out
     assert "-m arx.cli review --scale small --exit-zero-on-verdict" in out
     assert "workflow specific profile profiles/default" in out
     assert tree(root) == before
@@ -77,14 +78,18 @@ def test_run_helper_quotes_sets_and_rewrites_out_wildcards():
 
     from arx.artifact.workflow import Workflow
 
-    wf = Workflow(root=Path("."), manifest=None, scale="medium", claims=[])
+    wf = Workflow(root=Path("."), manifest=None, scale="medium", seeds=[0, 1, 2], claims=[])
     cmd = wf.run_command("depn_edit", paper="depn", model__layers=2, name="a b")
-    assert "--scale medium --out evidence/depn/depn_edit --rule {rule}" in cmd
+    assert "--scale medium --out evidence/depn/depn_edit/medium/seed_{wildcards.seed} --rule {rule}" in cmd
+    assert "--wildcard seed={wildcards.seed} --set seed={wildcards.seed}" in cmd
     assert "--set model.layers=2" in cmd and "--set 'name=a b'" in cmd
-    assert wf.metrics_path("depn_edit", paper="depn") == "evidence/depn/depn_edit/metrics.json"
-    cmd = wf.run_command("zoo_train", paper="zoo", out="evidence/zoo/medium/{model_id}", m="{wildcards.model_id}")
-    assert "--out 'evidence/zoo/medium/{wildcards.model_id}'" in cmd
-    assert "--wildcard 'model_id={wildcards.model_id}'" in cmd and "--set 'm={wildcards.model_id}'" in cmd
+    assert wf.metrics_path("depn_edit", paper="depn") == "evidence/depn/depn_edit/medium/seed_{seed}/metrics.json"
+    cmd = wf.run_command("zoo_train", paper="zoo", out=f"{wf.zoo_dir}/{{model_id}}", m="{wildcards.model_id}")
+    assert "--out evidence/zoo/medium/seed_{wildcards.seed}/{wildcards.model_id}" in cmd
+    assert "--wildcard model_id={wildcards.model_id}" in cmd and "--set m={wildcards.model_id}" in cmd
+    assert wf.seed_targets(["evidence/x/medium/seed_{seed}/metrics.json"]) == [
+        f"evidence/x/medium/seed_{s}/metrics.json" for s in (0, 1, 2)]
+    assert wf.seed_targets([f"{wf.zoo_dir}/{{model_id}}/metrics.json"]) == []
 
 
 def test_wildcard_rule_runs_and_records_its_wildcards(workflow_artifact):
@@ -109,15 +114,20 @@ def test_claim_naming_an_undefined_rule_warns(workflow_artifact):
     root, env = workflow_artifact
     p = root / "logic/claims/toy_fit_error_small.yaml"
     p.write_text(p.read_text().replace("rule: toy_fit", "rule: toy_fitt"))
-    res = snakemake(root, env, "-n", "toy_fit")
+    res = snakemake(root, env, "-n", "toy_fit_seeds")
     assert res.returncode == 0
     assert "checks.small.rule 'toy_fitt' is not defined in any workflows/*.smk" in res.stderr
 
 
-def test_evidence_from_another_scale_is_rebuilt_or_flagged(workflow_artifact):
+def test_each_scale_and_seed_has_its_own_evidence(workflow_artifact):
+    """Scale and seed are part of the path: small evidence does not satisfy the paper scale, and
+    --config seeds=[0] runs one seed only."""
     root, env = workflow_artifact
-    assert snakemake(root, env, "toy_fit").returncode == 0
-    res = snakemake(root, env, "-n", "toy_fit", "--config", "scale=paper")
-    assert "Code has changed since last execution" in res.stdout  # snakemake metadata saw the small command
-    res = snakemake(root, env, "-n", "toy_fit", "--config", "scale=paper", "--rerun-triggers", "mtime")
-    assert "was produced at scale small, not paper; add `--forcerun toy_fit`" in res.stderr  # e.g. fresh clone
+    res = snakemake(root, env, "toy_fit_seeds", "--config", "seeds=[0]")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert [p.parent.name for p in sorted((root / "evidence/toy/toy_fit/small").glob("*/metrics.json"))] == ["seed_0"]
+    res = snakemake(root, env, "-n", "toy_fit_seeds", "--config", "scale=paper")
+    assert "evidence/toy/toy_fit/paper/seed_0/metrics.json" in res.stdout
+    res = snakemake(root, env, "-n", "toy_fit_seeds")  # the two small seeds still missing
+    jobs = [line.split("output: ")[1] for line in res.stdout.splitlines() if "output: " in line]
+    assert sorted(jobs) == [f"evidence/toy/toy_fit/small/seed_{s}/metrics.json" for s in (1, 2)]

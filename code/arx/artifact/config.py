@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -87,4 +88,20 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
         _set(cfg, s)
     _select_instances(cfg)
     cfg.setdefault("scale", scale)
-    return _expand(cfg)
+    return _fill_placeholders(_expand(cfg), {"scale": scale, "seed": str(cfg.get("seed", 0))})
+
+
+def _fill_placeholders(value: Any, names: dict[str, str]) -> Any:
+    """``{scale}`` and ``{seed}`` in string values become the run's scale and seed.
+
+    Why: an upstream path (``model_dir: evidence/depn/depn_base/{scale}/seed_{seed}/gpt2_private``) must follow the
+    run's own seed, or seed 3 of an analysis would read the model trained at seed 0.
+    """
+    if isinstance(value, dict):
+        return {k: _fill_placeholders(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill_placeholders(v, names) for v in value]
+    if isinstance(value, str) and "{" in value:
+        for name, filled in names.items():
+            value = value.replace("{" + name + "}", filled)
+    return value

@@ -239,6 +239,10 @@ class Artifact:
                                 f"use one of {', '.join(self.manifest.scales)}")
         return scale
 
+    def seeds(self, scale: str) -> list[int]:
+        """The seeds every claim is decided over at ``scale`` (``ara.yaml`` scales.<scale>.seeds)."""
+        return self.manifest.scales[scale].seeds
+
 
 def load_manifest(root: Path) -> Manifest:
     return load_model(Manifest, root / MANIFEST, root)

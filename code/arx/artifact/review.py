@@ -22,7 +22,7 @@ from .config import build_config
 from .evidence import digests, dvc_entries, resolve_evidence, sha256
 from .exploration import NODES, node_path, now_iso, state_dir
 from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
-from .schema import CheckResult, Claim, Condition, MetricsFile, ReviewReport
+from .schema import CheckResult, Claim, Condition, ConditionResult, IntervalRule, MetricsFile, ReviewReport
 
 REVIEW_FILE = Path("evidence") / "review.json"
 
@@ -69,15 +69,6 @@ def _number(metrics: dict, key: str, source: str, field_: str, evidence_hint: st
         raise ArtifactError(source, field_, f"{key!r} is a {type(value).__name__} in the metrics file, not a number",
                             f"point the {evidence_hint} at a numeric metric")
     return float(value)
-
-
-def _value(metrics: dict, cond: Condition, source: str, where: str) -> float | None:
-    """The tested value of one condition: ``metrics[key]``, or ``metrics[key] - metrics[minus]``."""
-    value = _number(metrics, cond.key, source, f"{where}.key", "key")
-    if cond.minus is None or value is None:
-        return value
-    other = _number(metrics, cond.minus, source, f"{where}.minus", "minus key")
-    return None if other is None else value - other
 
 
 def compare(check: Condition, value: float) -> bool:
@@ -186,34 +177,174 @@ class Inspector:
 
 
 # ---------------------------------------------------------------------------------------------- verdicts
-def judge(claim: Claim, scale: str, ins: Inspector, source: str) -> CheckResult:
+def _items(metrics: dict, key: str | None, value: float | None, source: str, field_: str, seed: int) -> Any:
+    """The per-item values at ``key`` as an array whose mean must be ``value`` (None when no key)."""
+    if key is None or value is None:
+        return None
+    import numpy as np
+
+    raw = lookup(metrics, key, source, field_)
+    if not isinstance(raw, list) or not raw or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw):
+        raise ArtifactError(source, field_, f"{key!r} at seed {seed} is not a non-empty list of numbers",
+                            "point it at the per-item values the experiment writes")
+    arr = np.asarray(raw, dtype=float)
+    if abs(float(arr.mean()) - value) > 1e-6 * max(1.0, abs(value)):
+        raise ArtifactError(source, field_, f"the mean of {key!r} at seed {seed} is {arr.mean():.6g}, not the "
+                            f"tested value {value:.6g}", "name the per-item values whose mean is the key")
+    return arr
+
+
+@dataclass
+class _Measured:
+    """One condition's per-seed measurements."""
+
+    values: dict[int, float | None]
+    samples: list[Any]  # stats.SeedSample per present seed with a finite value
+
+
+def _measure(cond: Condition, states: dict[int, EvidenceState], source: str, where: str) -> _Measured:
+    from .stats import SeedSample
+
+    values: dict[int, float | None] = {}
+    samples = []
+    for seed, st in states.items():
+        m = st.metrics.metrics
+        a = _number(m, cond.key, source, f"{where}.key", "key")
+        b = _number(m, cond.minus, source, f"{where}.minus", "minus key") if cond.minus else None
+        value = None if a is None or (cond.minus and b is None) or not math.isfinite(a) or \
+            (b is not None and not math.isfinite(b)) else a - (b or 0.0)
+        values[seed] = value
+        if value is None:
+            continue
+        items = _items(m, cond.items, a, source, f"{where}.items", seed)
+        minus_items = _items(m, cond.minus_items, b, source, f"{where}.minus_items", seed)
+        if cond.paired and minus_items is not None and len(minus_items) != len(items):
+            raise ArtifactError(source, f"{where}.minus_items", f"paired items of unequal length at seed {seed} "
+                                f"({len(items)} vs {len(minus_items)})", "set paired: false for two independent samples")
+        samples.append(SeedSample(value, items, minus_items))
+    return _Measured(values, samples)
+
+
+def _interval_verdict(cond: Condition, lo: float, hi: float) -> str:
+    c, t = cond.comparator, cond.threshold
+    if c in (">=", ">"):
+        ok, bad = (lo >= t, hi < t) if c == ">=" else (lo > t, hi <= t)
+    elif c in ("<=", "<"):
+        ok, bad = (hi <= t, lo > t) if c == "<=" else (hi < t, lo >= t)
+    elif c == "between":
+        a, b = cond.thresholds
+        ok, bad = a <= lo and hi <= b, hi < a or lo > b
+    else:
+        a, b = cond.reference - t, cond.reference + t
+        ok, bad = a <= lo and hi <= b, hi < a or lo > b
+    return "reproduced" if ok else "refuted" if bad else "inconclusive"
+
+
+def _margin(cond: Condition, est: float, lo: float | None, hi: float | None) -> float | None:
+    half = None if lo is None or hi is None else (hi - lo) / 2
+    if not half:
+        return None
+    c, t = cond.comparator, cond.threshold
+    if c in (">=", ">"):
+        d = est - t
+    elif c in ("<=", "<"):
+        d = t - est
+    elif c == "between":
+        d = min(est - cond.thresholds[0], cond.thresholds[1] - est)
+    else:
+        d = t - abs(est - cond.reference)
+    return d / half
+
+
+def _decide(cond: Condition, rule: Any, measured: _Measured, n_needed: int) -> ConditionResult:
+    from .stats import estimate
+
+    interval_rule = rule if rule.kind == "interval" else IntervalRule(kind="interval")
+    present = [v for v in measured.values.values() if v is not None]
+    passing = sum(compare(cond, v) for v in present)
+    res = dict(subject=cond.subject, needs=cond.describe(), n_seeds=len(present), seeds_satisfying=passing,
+               per_seed={str(k): v for k, v in measured.values.items()})
+    if not present:
+        return ConditionResult(**res, verdict="inconclusive")
+    est = estimate(measured.samples, level=interval_rule.level, resamples=interval_rule.resamples,
+                   bootstrap_seed=interval_rule.bootstrap_seed, pooled=cond.pooled, paired=cond.paired)
+    res.update(estimate=est.estimate, n_items=est.n_items, level=interval_rule.level,
+               interval=None if est.lo is None else [est.lo, est.hi],
+               margin=_margin(cond, est.estimate, est.lo, est.hi))
+    if len(present) < n_needed:
+        verdict = "inconclusive"
+    elif rule.kind == "all_seeds":
+        verdict = "reproduced" if passing == len(present) else "refuted"
+    elif rule.kind == "seeds_passing":
+        verdict = "reproduced" if passing >= rule.min else "refuted" if len(present) - passing >= rule.min \
+            else "inconclusive"
+    else:
+        verdict = "inconclusive" if est.lo is None else _interval_verdict(cond, est.lo, est.hi)
+    return ConditionResult(**res, verdict=verdict)
+
+
+def _describe(r: ConditionResult) -> str:
+    null = [s for s, v in r.per_seed.items() if v is None]
+    null_text = f"{r.subject} is null (NaN or not computed) at seed {', '.join(null)}" if null else ""
+    if r.estimate is None:
+        return null_text or f"{r.subject}: no seed measured"
+    ci = f" [{r.interval[0]:.4g}, {r.interval[1]:.4g}]" if r.interval else ""
+    return (f"{r.subject} = {r.estimate:.4g}{ci}, {r.seeds_satisfying}/{r.n_seeds} seeds satisfy; "
+            f"needs {r.needs}: {r.verdict}" + (f" ({null_text})" if null else ""))
+
+
+def combine(verdicts: list[str]) -> str:
+    """Every condition must hold: refuted if any is refuted, reproduced if all are, else inconclusive."""
+    if "refuted" in verdicts:
+        return "refuted"
+    return "reproduced" if verdicts and all(v == "reproduced" for v in verdicts) else "inconclusive"
+
+
+def rule_problems(claim: Claim, scale: str, seeds: list[int], source: str) -> None:
+    """Static fit of a check's decision rule to the scale's seeds (exit 2 when it cannot decide)."""
+    check = claim.checks.get(scale)
+    if check is None or check.decision.kind != "seeds_passing":
+        return
+    k, n = check.decision.min, len(seeds)
+    if not n / 2 < k <= n:
+        raise ArtifactError(source, f"checks.{scale}.decision.min", f"min {k} does not fit the {n} seeds of scale "
+                            f"{scale} (it must be more than {n / 2:g} and at most {n})",
+                            f"set min between {n // 2 + 1} and {n}")
+
+
+def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int]) -> CheckResult:
+    """The claim's verdict at ``scale`` from its evidence at every seed of the scale, by its decision rule."""
     check = claim.checks.get(scale)
     if check is None:
         return CheckResult(claim=claim.id, scale=scale, verdict="inconclusive", reason=f"no check at scale {scale}")
-    base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all())
-    st = ins.state(check.evidence, source, f"checks.{scale}.evidence")
-    if st.state == "missing":
+    rule_problems(claim, scale, seeds, source)
+    states = {s: ins.state(check.evidence_for(s), source, f"checks.{scale}.evidence") for s in seeds}
+    present = [s for s, st in states.items() if st.state != "missing"]
+    base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all(),
+                decision=check.decision.describe(), seeds=seeds, seeds_present=present)
+    rerun = f"snakemake reproduce_claim_{claim.id} --config scale={scale}"
+    tampered = [st for st in states.values() if st.state == "tampered"]
+    if tampered:
+        return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {tampered[0].detail}")
+    other = sorted({st.metrics.provenance.scale for s, st in states.items() if s in present} - {scale})
+    if other:
         return CheckResult(**base, verdict="inconclusive",
-                           reason=f"evidence missing: run `snakemake reproduce_claim_{claim.id} --config scale={scale}`")
-    if st.state == "tampered":
-        return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {st.detail}")
-    values = [_value(st.metrics.metrics, c, source, f"checks.{scale}") for c in check.conditions()]
-    if st.metrics.provenance.scale != scale:
-        return CheckResult(**base, verdict="inconclusive",
-                           reason=f"evidence was produced at scale {st.metrics.provenance.scale}, not {scale}: run "
-                                  f"`snakemake reproduce_claim_{claim.id} --config scale={scale} --forcerun {check.rule}`")
-    parts, failed = [], False
-    for cond, value in zip(check.conditions(), values):
-        if value is None:
-            return CheckResult(**base, verdict="inconclusive", reason=f"{cond.subject} is null (NaN or not computed)")
-        if not math.isfinite(value):
-            return CheckResult(**base, verdict="inconclusive", value=None, reason=f"{cond.subject} is {value}")
-        ok = compare(cond, value)
-        failed |= not ok
-        parts.append(f"{cond.subject} = {value:.6g} ({'ok' if ok else 'fails'}: needs {cond.describe()})"
-                     if check.also else f"{cond.subject} = {value:.6g}; needs {cond.describe()}")
-    return CheckResult(**base, value=float(values[0]), verdict="refuted" if failed else "reproduced",
-                       reason="; ".join(parts))
+                           reason=f"evidence was produced at scale {', '.join(other)}, not {scale}: run `{rerun} "
+                                  f"--forcerun {check.rule}`")
+    found = {s: states[s] for s in present}
+    results = [_decide(c, check.decision, _measure(c, found, source, f"checks.{scale}"), len(seeds))
+               for c in check.conditions()]
+    first = results[0].estimate
+    if not present:
+        return CheckResult(**base, verdict="inconclusive", conditions=results,
+                           reason=f"evidence missing: 0 of {len(seeds)} seeds present; run `{rerun}`")
+    why = "; ".join(_describe(r) for r in results)
+    if len(present) < len(seeds):
+        return CheckResult(**base, verdict="inconclusive", value=first, conditions=results,
+                           reason=f"evidence missing: {len(present)} of {len(seeds)} seeds present; run `{rerun}` "
+                                  f"({why})")
+    return CheckResult(**base, verdict=combine([r.verdict for r in results]), value=first, conditions=results,
+                       reason=why)
 
 
 def check_graph(root: Path) -> list[str]:
@@ -246,8 +377,9 @@ def review(art: Artifact, scale: str, claim_ids: list[str] | None = None) -> Rev
     ins = Inspector(art)
     for cid, claim in art.claims.items():  # every cited path must stay inside evidence/, at every scale
         for s, check in claim.checks.items():
-            resolve_evidence(art.root, check.evidence, art.claim_files[cid], f"checks.{s}.evidence")
-    results = [judge(art.claims[c], scale, ins, art.claim_files[c]) for c in (claim_ids or art.claims)]
+            resolve_evidence(art.root, check.evidence_for(0), art.claim_files[cid], f"checks.{s}.evidence")
+    seeds = art.manifest.scales[scale].seeds
+    results = [judge(art.claims[c], scale, ins, art.claim_files[c], seeds) for c in (claim_ids or art.claims)]
     tampered = sorted({p for st in ins._cache.values() for p in st.problems})
     return ReviewReport(scale=scale, generated=now_iso(), tampered=tampered, results=results)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -47,6 +47,16 @@ def evidence_path_problem(path: str, suffix: str | None = None) -> str | None:
 class ScaleSpec(Strict):
     config: str = Field(description="defaults file for this scale, e.g. workflows/config/small.yaml")
     description: str = ""
+    seeds: list[int] = Field(default=[0], min_length=1,
+                             description="the seeds every rule runs at this scale; each seed is one evidence "
+                                         "directory (.../<scale>/seed_<k>/) and `--config seeds=[0]` overrides them")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v) or any(s < 0 for s in v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+        return v
 
 
 class Manifest(Strict):
@@ -128,8 +138,17 @@ class Condition(Strict):
     thresholds: list[float] | None = Field(default=None, min_length=2, max_length=2,
                                            description="[lo, hi] (inclusive) for between")
     reference: float | None = Field(default=None, description="target value for abs_diff_le")
+    items: str | None = Field(default=None, min_length=1,
+                              description="dotted key of the per-item values whose mean is `key` (e.g. per-question "
+                                          "correctness); used for a pooled estimate and, with one seed, the interval")
+    minus_items: str | None = Field(default=None, min_length=1,
+                                    description="dotted key of the per-item values whose mean is `minus`")
+    paired: bool = Field(default=True, description="items and minus_items are the same items in the same order "
+                                                   "(resampled together); false for two independent samples")
+    pooled: bool = Field(default=False, description="estimate the quantity on the items of all seeds pooled "
+                                                    "instead of as the mean of the per-seed values; needs items")
 
-    @field_validator("key", "minus")
+    @field_validator("key", "minus", "items", "minus_items")
     @classmethod
     def _dotted(cls, v: str) -> str:
         if any(part == "" for part in v.split(".")):
@@ -162,6 +181,12 @@ class Condition(Strict):
         for v in [self.threshold, self.reference, *(self.thresholds or [])]:
             if v is not None and not math.isfinite(v):
                 raise ValueError("thresholds and reference must be finite numbers")
+        if self.pooled and self.items is None:
+            raise ValueError("pooled needs items: the dotted key of the per-item values (or remove pooled)")
+        if self.minus_items is not None and (self.minus is None or self.items is None):
+            raise ValueError("minus_items needs minus and items (the per-item values of both keys)")
+        if self.minus is not None and self.items is not None and self.minus_items is None:
+            raise ValueError("items on a `key - minus` condition needs minus_items too (the minus key's items)")
         return self
 
     @property
@@ -178,6 +203,44 @@ class Condition(Strict):
         return f"{self.subject} {self.comparator} {self.threshold}"
 
 
+class IntervalRule(Strict):
+    """Reproduced when the whole two-sided confidence interval of the quantity satisfies the comparator, refuted
+    when the whole interval violates it, inconclusive when it straddles the threshold. The interval is a seeded
+    percentile bootstrap over seeds (items with one seed), widened for few seeds: see arx.artifact.stats."""
+
+    kind: Literal["interval"]
+    level: float = Field(default=0.95, gt=0.5, lt=1.0, description="confidence level, in (0.5, 1)")
+    resamples: int = Field(default=2000, ge=200, le=100000, description="bootstrap resamples")
+    bootstrap_seed: int = Field(default=0, ge=0, description="seed of the resampling (review is deterministic)")
+
+    def describe(self) -> str:
+        return f"{self.level:.0%} interval"
+
+
+class AllSeedsRule(Strict):
+    """Reproduced when every seed satisfies the condition; refuted when any seed violates it. For exact
+    properties (a lossless merge): one failure is a counterexample."""
+
+    kind: Literal["all_seeds"]
+
+    def describe(self) -> str:
+        return "every seed"
+
+
+class SeedsPassingRule(Strict):
+    """Reproduced when at least `min` of the n seeds satisfy the condition, refuted when at least `min` of them
+    violate it, inconclusive otherwise; `min` must be more than half of the scale's seeds and at most all."""
+
+    kind: Literal["seeds_passing"]
+    min: int = Field(ge=1, description="seeds that must agree (more than half of the scale's seeds)")
+
+    def describe(self) -> str:
+        return f">= {self.min} seeds"
+
+
+DecisionRule = Annotated[IntervalRule | AllSeedsRule | SeedsPassingRule, Field(discriminator="kind")]
+
+
 class Check(Condition):
     """How one scale's evidence decides the claim: the main condition and every one in ``also`` must hold.
 
@@ -188,10 +251,14 @@ class Check(Condition):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
 
     rule: str = Field(description="Snakemake rule that produces the evidence")
-    evidence: str = Field(description="metrics file, repo-relative, under evidence/, ending in .json",
-                          json_schema_extra={"pattern": r"^evidence/(?!(.*/)?\.\.(/|$))[^\\]+\.json$"})
+    evidence: str = Field(description="metrics file pattern, repo-relative, under evidence/, ending in .json, with "
+                                      "{seed} where the seed goes: evidence/<paper>/<experiment>/<scale>/seed_{seed}/"
+                                      "metrics.json; the workflow and review fill in every seed of the scale",
+                          json_schema_extra={"pattern": r"^evidence/(?!(.*/)?\.\.(/|$))[^\\{}]*seed_\{seed\}[^\\{}]*\.json$"})
     also: list[Condition] = Field(default_factory=list,
                                   description="further conditions on the same evidence file; all must hold")
+    decision: DecisionRule = Field(description="how the seeds decide each condition, fixed before the run: "
+                                               "interval | all_seeds | seeds_passing")
 
     @field_validator("evidence")
     @classmethod
@@ -199,7 +266,14 @@ class Check(Condition):
         problem = evidence_path_problem(v, suffix=".json")
         if problem:
             raise ValueError(f"evidence {v!r} {problem}")
+        if "seed_{seed}" not in v or v.replace("{seed}", "").count("{") or v.replace("{seed}", "").count("}"):
+            raise ValueError(f"evidence {v!r} must name its seed directory as seed_{{seed}} once and no other "
+                             "placeholder (e.g. evidence/<paper>/<experiment>/small/seed_{seed}/metrics.json)")
         return v
+
+    def evidence_for(self, seed: int) -> str:
+        """The metrics file of one seed."""
+        return self.evidence.replace("{seed}", str(seed))
 
     def conditions(self) -> list[Condition]:
         return [self, *self.also]
@@ -328,14 +402,35 @@ class ExplorationNode(Strict):
 
 
 # ---------------------------------------------------------------------------------------------- review output
+class ConditionResult(Strict):
+    """One condition of a check, decided over the seeds."""
+
+    subject: str = Field(description="what is tested: key, or key - minus")
+    needs: str = Field(description="the condition, e.g. 'acc - base >= 0.05'")
+    verdict: Verdict
+    estimate: float | None = Field(default=None, description="mean over seeds (or pooled over items)")
+    interval: list[float] | None = Field(default=None, description="[lo, hi] of the two-sided interval")
+    level: float | None = None
+    n_seeds: int = 0
+    n_items: int | None = Field(default=None, description="items over all seeds, when per-item values exist")
+    per_seed: dict[str, float | None] = Field(default_factory=dict, description="seed -> value")
+    seeds_satisfying: int = 0
+    margin: float | None = Field(default=None, description="distance of the estimate from the threshold in "
+                                 "interval half-widths; positive on the satisfying side")
+
+
 class CheckResult(Strict):
     claim: str
     scale: str
     verdict: Verdict
     reason: str
     evidence: str | None = None
-    value: float | None = None
+    value: float | None = Field(default=None, description="estimate of the first condition")
     check: str | None = None
+    decision: str | None = Field(default=None, description="the decision rule, e.g. '95% interval'")
+    seeds: list[int] = Field(default_factory=list, description="the scale's seeds the rule needs")
+    seeds_present: list[int] = Field(default_factory=list)
+    conditions: list[ConditionResult] = Field(default_factory=list)
 
 
 class ReviewReport(Strict):

@@ -7,7 +7,6 @@ every rule out of date after each commit); ``arx.run`` records the commit in pro
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 import sys
@@ -19,11 +18,25 @@ from .schema import Claim, Manifest
 
 
 def _quote(s: str) -> str:
-    """Shell-quote. Braces are left alone: Snakemake formats them (``{wildcards.model}``); write ``{{`` for a brace."""
-    return shlex.quote(s)
+    """Shell-quote. Braces are left alone: Snakemake formats them (``{wildcards.model}``) before the shell sees
+    them, so a path with a wildcard stays unquoted and readable; write ``{{`` for a literal brace."""
+    return s if re.fullmatch(r"[\w@%+=:,./{}-]+", s) else shlex.quote(s)
 
 
 _WILDCARD = re.compile(r"(?<!{){(\w+)}(?!})")
+
+
+def _seeds(value: object, default: list[int]) -> list[int]:
+    """``--config seeds=[0,1]`` (YAML list) or ``seeds=3`` (one seed); the scale's list when absent."""
+    if value is None:
+        return list(default)
+    items = value if isinstance(value, list) else [value]
+    items = [int(s) if isinstance(s, str) and s.isdigit() else s for s in items]  # Snakemake passes ['0']
+    if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items) \
+            or len(set(items)) != len(items):
+        raise ArtifactError("--config", "seeds", f"{value!r} is not a list of distinct non-negative integers",
+                            "write e.g. --config seeds=[0] or seeds=[0,1,2]")
+    return list(items)
 
 
 @dataclass
@@ -31,6 +44,7 @@ class Workflow:
     root: Path
     manifest: Manifest
     scale: str
+    seeds: list[int]
     claims: list[Claim]
 
     @classmethod
@@ -41,25 +55,37 @@ class Workflow:
         if scale not in manifest.scales:
             raise ArtifactError("--config", "scale", f"unknown scale {scale!r}",
                                 f"use --config scale={'|'.join(manifest.scales)}")
+        seeds = _seeds(config.get("seeds"), manifest.scales[scale].seeds)
         claims = [load_claim(p, root) for p in claim_paths(root)]
-        return cls(root, manifest, scale, claims)
+        return cls(root, manifest, scale, seeds, claims)
 
     def smk_files(self) -> list[str]:
         return [str(p) for p in sorted((self.root / "workflows").glob("*.smk"))]
 
+    def evidence_dir(self, paper: str, experiment: str) -> str:
+        """``evidence/<paper>/<experiment>/<scale>/seed_{seed}``: one run's directory; ``{seed}`` is the rule's
+        wildcard, so every seed is its own job and its own evidence."""
+        return f"evidence/{paper}/{experiment}/{self.scale}/seed_{{seed}}"
+
+    @property
+    def zoo_dir(self) -> str:
+        """``evidence/zoo/<scale>/seed_{seed}``: the zoo models of one seed live under it, one dir per model id."""
+        return f"evidence/zoo/{self.scale}/seed_{{seed}}"
+
     def metrics_path(self, experiment: str, paper: str, out: str | None = None) -> str:
-        """``evidence/<paper>/<experiment>/metrics.json``: the output a rule declares."""
-        return f"{out or f'evidence/{paper}/{experiment}'}/metrics.json"
+        """``<evidence_dir>/metrics.json`` (or ``<out>/metrics.json``): the output a rule declares."""
+        return f"{out or self.evidence_dir(paper, experiment)}/metrics.json"
 
     def run_command(self, experiment: str, paper: str, out: str | None = None, wildcards: tuple[str, ...] = (),
                     **sets) -> str:
         """Shell command for a rule: ``python -m arx.run <experiment>`` with this scale and paper config.
 
-        ``out`` may hold wildcards as in the output pattern (``evidence/zoo/small/{model_id}``); they are
-        rewritten for the shell (``{wildcards.model_id}``) and recorded in the run node, as are the names in
-        ``wildcards``. Keyword arguments become ``--set key=value`` (``__`` for a dot: ``model__layers=2``).
+        ``out`` may hold wildcards as in the output pattern (``evidence/zoo/small/seed_{seed}/{model_id}``); they
+        are rewritten for the shell (``{wildcards.model_id}``) and recorded in the run node, as are the names in
+        ``wildcards``. The ``seed`` wildcard also becomes ``--set seed=<k>``. Keyword arguments become
+        ``--set key=value`` (``__`` for a dot: ``model__layers=2``).
         """
-        out_dir = out or f"evidence/{paper}/{experiment}"
+        out_dir = out or self.evidence_dir(paper, experiment)
         names = [*_WILDCARD.findall(out_dir), *wildcards]
         parts = [_quote(sys.executable), "-m", "arx.run", _quote(experiment),
                  "--paper-config", _quote(f"workflows/config/{paper}.yaml"),
@@ -67,6 +93,8 @@ class Workflow:
                  "--rule", "{rule}"]
         for w in dict.fromkeys(names):
             parts += ["--wildcard", _quote(f"{w}={{wildcards.{w}}}")]
+        if "seed" in names:
+            parts += ["--set", "seed={wildcards.seed}"]
         for k, v in sets.items():
             parts += ["--set", _quote(f"{k.replace('__', '.')}={v}")]
         return " ".join(parts)
@@ -80,29 +108,19 @@ class Workflow:
         return " ".join(parts)
 
     def claim_inputs(self, claim: Claim) -> list[str]:
+        """The claim's metrics file at every seed of this run."""
         check = claim.checks.get(self.scale)
-        return [check.evidence] if check else []
+        return [check.evidence_for(s) for s in self.seeds] if check else []
+
+    def seed_targets(self, outputs: list[str]) -> list[str]:
+        """The first output at every seed, for a rule whose only wildcard is ``{seed}`` (else ``[]``)."""
+        first = re.sub(r"{(\w+),[^{}]*}", r"{\1}", outputs[0]) if outputs else ""  # Snakemake adds {seed,\d+}
+        if set(_WILDCARD.findall(first)) != {"seed"}:
+            return []
+        return [first.replace("{seed}", str(s)) for s in self.seeds]
 
     def missing_rules(self, rule_names: set[str]) -> list[str]:
         """Claims whose check at this scale names a rule that no .smk defines."""
         return [f"logic/claims/{c.id}.yaml: checks.{self.scale}.rule {c.checks[self.scale].rule!r} is not defined "
                 f"in any workflows/*.smk" for c in self.claims
                 if self.scale in c.checks and c.checks[self.scale].rule not in rule_names]
-
-    def scale_mismatches(self) -> list[str]:
-        """Cited evidence that exists but was produced at another scale (same path at every scale).
-
-        Snakemake reruns it by itself when its metadata saw the other scale's command; on a fresh clone it
-        cannot know, so the fix is printed instead of guessed.
-        """
-        out = []
-        for path, rule in sorted({(c.checks[self.scale].evidence, c.checks[self.scale].rule)
-                                  for c in self.claims if self.scale in c.checks}):
-            try:
-                produced = json.loads((self.root / path).read_text())["provenance"]["scale"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            if produced != self.scale:
-                out.append(f"{path} was produced at scale {produced}, not {self.scale}; add "
-                           f"`--forcerun {rule}` to rebuild it")
-        return out

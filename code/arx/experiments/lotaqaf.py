@@ -360,7 +360,7 @@ def load_base(base_dir: str | Path, ctx: RunContext) -> nn.Module:
     path = Path(base_dir)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"base model not found at {path}; build it with `snakemake "
-                                f"evidence/lotaqaf/lotaqaf_base/metrics.json` (rule lotaqaf_base)")
+                                f"{path.parent}/metrics.json` (rule lotaqaf_base)")
     return load_model(path, device=ctx.device, dtype="float32").float()
 
 

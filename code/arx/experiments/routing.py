@@ -445,7 +445,7 @@ def rise(cfg: RiseConfig, ctx: RunContext) -> dict[str, Any]:
     runs = {"rise": _finetune(base, world, cfg, selection, ctx.seed),
             "full": _finetune(base, world, cfg, None, ctx.seed)}
     n_exp = moe_layers(base)[0].num_experts
-    randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 + i), ctx.seed)
+    randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 * (ctx.seed + 1) + i), ctx.seed)
                for i in range(r.random_draws)]
     runs["random"] = {"f1": {l: sum(x["f1"][l] for x in randoms) / len(randoms) for l in world.languages},
                       "trainable_parameters": randoms[0]["trainable_parameters"], "draws": len(randoms)}

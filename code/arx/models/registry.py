@@ -105,7 +105,7 @@ def load_model(directory: str | Path, device: str | None = None, dtype: str | No
     directory = Path(directory).expanduser()
     if not (directory / "config.json").exists():
         raise ValueError(f"no model at {directory} (config.json missing): build it first, e.g. with "
-                         "`snakemake evidence/zoo/small/<model_id>/metrics.json`")
+                         "`snakemake evidence/zoo/small/seed_0/<model_id>/metrics.json`")
     kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
     model = AutoModelForCausalLM.from_pretrained(directory, **kwargs).eval()
     return model.to(device) if device else model
