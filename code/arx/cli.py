@@ -286,6 +286,16 @@ def cmd_evidence_list(args, out: Out) -> int:
     return 0
 
 
+def cmd_compare(args, out: Out) -> int:
+    from arx.artifact.compare import as_rows, compare
+
+    art, _ = _artifact(args)
+    result = compare(art, args.rule, args.key)
+    rows, header = as_rows(result)
+    out.emit(result, _table(rows, header))
+    return 0
+
+
 def cmd_evidence_track(args, out: Out) -> int:
     from arx.artifact.evidence import track
     from arx.artifact.load import find_root
@@ -321,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--claim", action="append", default=[], help="review only this claim (repeatable)")
     sp.add_argument("--exit-zero-on-verdict", action="store_true",
                     help="exit 0 on refuted/missing (still 1 on tampered, 2 on bad input); used by workflow rules")
+    sp = add("compare", cmd_compare, "runs of one rule grouped by config minus seed: mean, interval, n and the "
+             "config keys that differ between groups")
+    sp.add_argument("rule", help="Snakemake rule name, e.g. depn_edit")
+    sp.add_argument("--key", action="append", default=[],
+                    help="dotted metric key (repeatable; default: the keys the claims on this rule test)")
     sp = add("trace", cmd_trace, "the exploration graph as a tree (all, under a node id, or the nodes about a claim id)")
     sp.add_argument("id", nargs="?", help="show only the subtree under this node")
     sp = add("note", cmd_note, "add a question / experiment / decision / dead_end / pivot node")

@@ -131,7 +131,7 @@ def test_unknown_scale_in_claim_checks(arx, art):
 def test_json_key_missing_in_metrics(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     edit(art, CLAIM, "key: fit.r2", "key: fit.r_squared")
-    expect_bad(arx, art, CLAIM, "checks.small.key", "fit.r_squared", "r2, weight_error")
+    expect_bad(arx, art, CLAIM, "checks.small.key", "fit.r_squared", "r2, sq_errors, weight_error")
 
 
 def test_exploration_graph_cycle_and_dangling_parent(arx, art):
@@ -159,3 +159,21 @@ def test_bad_run_inputs_exit_2_write_no_evidence_but_record_the_failed_run(exp, 
     assert {k: v for k, v in after.items() if k in before} == before
     nodes = [yaml.safe_load((art / p).read_text()) for p in new]
     assert all(n["run"]["status"] == "failed" and n["run"]["log_tail"] == [n["run"]["error"]] for n in nodes)
+
+
+@pytest.mark.parametrize("decision, needle", [
+    ("{kind: interval, level: 1.2}", "checks.small.decision.interval.level"),
+    ("{kind: interval, level: 0.4}", "checks.small.decision.interval.level"),
+    ("{kind: majority}", "checks.small.decision"),
+    ("{kind: seeds_passing, min: 1}", "checks.small.decision.min"),  # not more than half of 3 seeds
+    ("{kind: seeds_passing, min: 5}", "checks.small.decision.min"),  # more than the 3 seeds
+])
+def test_decision_rule_that_cannot_decide_is_bad_input(arx, art, decision, needle):
+    edit(art, CLAIM, "decision: {kind: interval}", f"decision: {decision}")
+    for command in ("validate", "review"):
+        expect_bad(arx, art, CLAIM, needle, args=(command,))
+
+
+def test_pooled_without_items_is_bad_input(arx, art):
+    edit(art, CLAIM, "    threshold: 0.9\n  paper:", "    threshold: 0.9\n    pooled: true\n  paper:")
+    expect_bad(arx, art, CLAIM, "pooled needs items", args=("validate",))

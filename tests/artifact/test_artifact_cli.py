@@ -144,3 +144,27 @@ def test_evidence_track_refuses_metrics_and_paths_outside(arx, exp, art):
     assert code == 2 and "stays in git" in err
     code, _, err = arx("evidence", "track", "logic")
     assert code == 2 and "evidence/" in err
+
+
+def test_compare_groups_runs_by_config_minus_seed(arx, capsys, art):
+    from arx.run import main
+
+    for n in (200, 400):
+        for seed in (0, 1, 2):
+            assert main(["toy_fit", "--paper-config", "workflows/config/toy.yaml", "--rule", "toy_fit", "--set",
+                         f"n={n}", "--set", f"seed={seed}", "--out", f"evidence/toy/n{n}/small/seed_{seed}"]) == 0
+    capsys.readouterr()
+    code, out, _ = arx("compare", "toy_fit", "--key", "fit.r2", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["differing_config_keys"] == ["n"]
+    by_n = {g["config"]["n"]: g for g in result["groups"]}
+    assert set(by_n) == {200, 400} and all(g["seeds"] == [0, 1, 2] for g in by_n.values())
+    for n, g in by_n.items():
+        values = [json.loads((art / p).read_text())["metrics"]["fit"]["r2"] for p in g["evidence"]]
+        m = g["metrics"]["fit.r2"]
+        assert m["n"] == 3 and m["mean"] == pytest.approx(sum(values) / 3)
+        assert m["interval"][0] <= m["mean"] <= m["interval"][1]
+    _, text, _ = arx("compare", "toy_fit")  # default keys: those the claims on the rule test
+    assert "fit.r2" in text and "fit.weight_error" in text
+    code, _, err = arx("compare", "toy_nope")
+    assert code == 2 and "no evidence produced by rule 'toy_nope'" in err

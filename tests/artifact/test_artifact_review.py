@@ -217,3 +217,32 @@ def test_compound_condition_with_a_missing_key_is_a_clear_error(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     code, _, err = arx("review", "--claim", "toy_fit_recovers_weights")
     assert code == 2 and "fit.nope" in err and "toy_fit_recovers_weights.yaml" in err
+
+
+def test_pooled_items_condition(arx, exp, art):
+    _add_condition(art, "    - {key: fit.mse, items: fit.sq_errors, pooled: true, comparator: '<=', threshold: 1.0}\n")
+    assert exp("toy_fit")[0] == 0
+    _, out, _ = arx("review", "--claim", "toy_fit_recovers_weights", "--json")
+    (r,) = json.loads(out)["results"]
+    pooled = r["conditions"][1]
+    sq = [v for s in (0, 1, 2) for v in json.loads((art / f"evidence/toy/toy_fit/small/seed_{s}/metrics.json")
+                                                   .read_text())["metrics"]["fit"]["sq_errors"]]
+    assert pooled["n_items"] == 600 and pooled["estimate"] == pytest.approx(sum(sq) / len(sq))
+    assert r["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("condition, needle", [
+    ("    - {key: fit.r2, items: fit.sq_errors, comparator: '>=', threshold: 0.0}\n", "the mean of 'fit.sq_errors'"),
+    ("    - {key: fit.mse, minus: fit.mean_coef_error, items: fit.sq_errors, minus_items: fit.coef_errors, "
+     "comparator: '>=', threshold: -9.0}\n", "paired items of unequal length"),
+])
+def test_items_that_do_not_fit_their_key_are_bad_input(arx, exp, art, condition, needle):
+    _add_condition(art, condition)
+    assert exp("toy_fit")[0] == 0
+    code, _, err = arx("review", "--claim", "toy_fit_recovers_weights")
+    assert code == 2 and needle in err and "toy_fit_recovers_weights.yaml" in err
+    if "minus_items" in condition:  # two independent samples are fine unpaired
+        path = art / CLAIM
+        path.write_text(path.read_text().replace("comparator: '>=', threshold: -9.0}", "paired: false, "
+                                                 "comparator: '>=', threshold: -9.0}"))
+        assert arx("review", "--claim", "toy_fit_recovers_weights")[0] == 0

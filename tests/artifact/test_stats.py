@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from arx.artifact.schema import Condition
-from arx.artifact.stats import SeedSample, estimate, percentile_interval
+from arx.artifact.stats import SeedSample, estimate, percentile_interval, t_quantile
 
 LEVEL = 0.95
 
@@ -117,3 +117,9 @@ def test_one_seed_without_items_has_no_interval():
 def test_condition_rejects_pooled_without_items():
     with pytest.raises(ValueError, match="pooled needs items"):
         Condition(key="acc", comparator=">=", threshold=0.5, pooled=True)
+
+
+@pytest.mark.parametrize("df", [1, 2, 4, 9, 30])
+def test_t_quantile_matches_scipy(df):
+    for q in (0.6, 0.9, 0.975, 0.995):
+        assert t_quantile(q, df) == pytest.approx(sps.t.ppf(q, df), rel=1e-9)

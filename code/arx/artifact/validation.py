@@ -98,7 +98,7 @@ def validate_files(root: Path, files: list[Path]) -> list[str]:
 
 def validate_all(root: Path) -> list[str]:
     """The whole artifact: cross references (load_artifact), the graph, then every file through both validators."""
-    from .review import check_graph
+    from .review import check_graph, rule_problems
 
     art = load_artifact(root)
     if art.missing_papers:
@@ -106,6 +106,9 @@ def validate_all(root: Path) -> list[str]:
         raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
                             f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
     check_graph(root)
+    for cid, claim in art.claims.items():  # a decision rule that cannot decide with the scale's seeds
+        for scale in claim.checks.keys() & art.manifest.scales.keys():
+            rule_problems(claim, scale, art.seeds(scale), art.claim_files[cid])
     key_problems = claim_key_problems(root, list(art.claims.values()))
     if key_problems:
         raise ArtifactError("logic/claims", "checks", f"{len(key_problems)} claim key(s) name no reported metric: "
@@ -133,8 +136,8 @@ def _resolve(schema: dict, defs: dict) -> list[dict]:
     return [schema]
 
 
-def metric_key_problem(schema: dict, key: str) -> str | None:
-    """Why dotted ``key`` cannot name a number in a Metrics schema (None when it can).
+def metric_key_problem(schema: dict, key: str, kind: str = "number") -> str | None:
+    """Why dotted ``key`` cannot name a number (``kind="array"``: a list) in a Metrics schema (None when it can).
 
     Same matching as review's lookup: a property whose name holds dots (``tpr_at_0.01``) matches whole, a
     mapping (``additionalProperties``) accepts any name, a list any index.
@@ -161,8 +164,9 @@ def metric_key_problem(schema: dict, key: str) -> str | None:
             have = sorted({p for n in nodes for p in n.get("properties", {})})
             return f"{where} has no {parts[i]!r} (it has: {', '.join(have) or 'nothing'})"
         nodes, i = step
-    if not any(n.get("type") in ("number", "integer") or n == {} for n in nodes):
-        return f"{key!r} is not a number in the schema (it is {', '.join(str(n.get('type')) for n in nodes)})"
+    types = ("array",) if kind == "array" else ("number", "integer")
+    if not any(n.get("type") in types or n == {} for n in nodes):
+        return f"{key!r} is not a {kind} in the schema (it is {', '.join(str(n.get('type')) for n in nodes)})"
     return None
 
 
@@ -186,8 +190,9 @@ def claim_key_problems(root: Path, claims: list[Claim]) -> list[str]:
                 continue
             schema = json.loads(path.read_text())
             for cond in check.conditions():
-                for field_, key in (("key", cond.key), ("minus", cond.minus)):
-                    why = key and metric_key_problem(schema, key)
+                for field_, key, kind in (("key", cond.key, "number"), ("minus", cond.minus, "number"),
+                                          ("items", cond.items, "array"), ("minus_items", cond.minus_items, "array")):
+                    why = key and metric_key_problem(schema, key, kind)
                     if why:
                         problems.append(f"{source}: checks.{scale}.{field_}: {why} in {rel(path, root)} "
                                         f"(fix: name a metric the experiment reports)")
