@@ -2,8 +2,8 @@
 
     python benchmarks/moe_attribution_batching.py [--facts 64] [--steps 16] [--threads 2]
 
-Uses the zoo's small-scale qwen2moe_facts model and its facts when present (`snakemake
-evidence/zoo/small/qwen2moe_facts/metrics.json`), else a random small qwen2_moe model on random 6-token prompts.
+Uses the zoo's small-scale qwen2_moe_facts model and its facts when present (`snakemake
+evidence/zoo/small/qwen2_moe_facts/metrics.json`), else a random small qwen2_moe model on random 6-token prompts.
 Prints facts/s and the speed-up of (a) IG with facts batched vs one fact per pass, (b) ablation with all units of a
 layer batched as rows vs one unit gated to 0 per pass, and the max abs difference between the two (must be ~1e-6).
 """
@@ -21,7 +21,7 @@ from arx.methods.attribution import moe
 from arx.methods.attribution.prompts import FactBatch, target_logprob
 from arx.models import build_model, get_adapter
 
-ZOO = X.ModelSource(zoo_dir="evidence/zoo/small", zoo_models={"qwen2moe": "qwen2moe_facts"})
+ZOO = X.ModelSource(zoo_dir="evidence/zoo/small", zoo_models={"qwen2_moe": "qwen2_moe_facts"})
 
 
 def timed(fn, repeats: int = 3):
@@ -54,10 +54,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    if (Path(ZOO.zoo_dir) / "qwen2moe_facts" / "config.json").exists():
-        model, facts = X.load(ZOO, "qwen2moe"), X.facts_for(ZOO, "qwen2moe").take(torch.arange(a.facts))
+    if (Path(ZOO.zoo_dir) / "qwen2_moe_facts" / "config.json").exists():
+        model, facts = X.load(ZOO, "qwen2_moe"), X.facts_for(ZOO, "qwen2_moe").take(torch.arange(a.facts))
     else:
-        model = build_model("qwen2_moe", "small", 1000, seed=0)
+        model = build_model("qwen2_moe", "s", 1000, seed=0)
         ids = torch.randint(0, 1000, (a.facts, 6), generator=torch.Generator().manual_seed(0))
         facts = FactBatch(ids, torch.ones_like(ids), torch.full((a.facts,), 5), ids[:, 0], torch.zeros_like(ids[:, 0]))
     t_b, ig_b = timed(lambda: moe.attribute(model, facts, "expert", "ig", a.steps, batch_size=a.facts))

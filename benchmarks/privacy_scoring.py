@@ -17,7 +17,8 @@ import time
 import numpy as np
 import torch
 
-from arx.experiments.privacy import DIGITS, build, encode, line, name, sentences
+from arx.data.chars import DIGITS, encode, line, name, zipf_sentences
+from arx.experiments.privacy import build
 from arx.methods.privacy.exposure import (
     digit_space_logprobs,
     extrapolation_exposure,
@@ -47,7 +48,7 @@ def main() -> None:
     cfg = {"model": {"n_layer": 2, "n_embd": 64, "n_head": 4, "n_inner": 256}}  # the small-scale privacy model
     model = build(cfg, 0)
     g = torch.Generator().manual_seed(0)
-    texts = sentences(2000, g)
+    texts = zipf_sentences(2000, g)
     seqs = [line(s) for s in texts]
 
     t = time.perf_counter()

@@ -4,7 +4,7 @@
 # scale the published checkpoints (workflows/config/moe_attribution.yaml).
 
 MOE_ATTR_MODELS = [] if SCALE == "paper" else [
-    f"{ZOO}/{m}/{f}" for m in ("qwen2moe_facts", "olmoe_facts", "llama_facts")
+    f"{ZOO}/{m}/{f}" for m in ("qwen2_moe_facts", "olmoe_facts", "llama_facts")
     for f in ("model.safetensors", "corpus.jsonl")]
 
 rule moe_attribution_cross:

@@ -16,7 +16,7 @@ def test_pad_right_by_hand():
 
 def test_padded_rows_keep_their_logits():
     torch.set_num_threads(1)
-    model = build_model("llama", "tiny", 30, seed=0)
+    model = build_model("llama", "xs", 30, seed=0)
     seqs = [[1, 2, 3, 4, 5], [6, 7]]
     ids, mask = pad_right(seqs)
     with torch.no_grad():

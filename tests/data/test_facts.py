@@ -90,7 +90,7 @@ def test_object_ranks_hand_checked():
 def test_tiny_model_learns_training_facts():
     fs = fact_set(0, n_countries=4, n_landmarks=4, n_objects=4, probe_fraction=0.25)
     tok = train_tokenizer(fs.all_texts(), 200)
-    m = build_model("llama", "tiny", len(tok), seed=0)
+    m = build_model("llama", "xs", len(tok), seed=0)
     before = evaluate_facts(m, tok, fs.train_items())
     train(m, tok, fs.train_texts(), dict(steps=250, batch_size=16, seq_len=14, lr=0.01, warmup=10))
     after = evaluate_facts(m, tok, fs.train_items())

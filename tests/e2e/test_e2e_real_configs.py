@@ -39,9 +39,10 @@ def test_medium_zoo_data_and_model_configs_build():
     from arx.experiments.zoo import DATA
     from arx.models import model_config
 
-    models = yaml.safe_load((ROOT / "workflows/config/zoo.yaml").read_text())["medium"]["zoo_train"]["models"]
-    for mid, mc in models.items():
+    section = yaml.safe_load((ROOT / "workflows/config/zoo.yaml").read_text())["medium"]["zoo_train"]
+    assert section["size"] == "m"
+    for mid, mc in section["models"].items():
         data = DATA[mc["data"]](0, mc.get("data_args", {}))
         assert data is not None, mid
-        cfg = model_config(mc["family"], "medium", mc["vocab_size"], **mc.get("overrides", {}))
+        cfg = model_config(mc["family"], section["size"], mc["vocab_size"], **mc.get("overrides", {}))
         assert cfg.vocab_size == mc["vocab_size"]

@@ -31,7 +31,7 @@ MODELS = {"gpt2_private": {"n_layer": 2, "n_embd": 16, "n_head": 2, "n_inner": 3
 def test_depn_pipeline(tmp_path):
     b = base({"corpus": CORPUS, "models": MODELS,
               "train": {"steps": 40, "batch_size": 8, "seq_len": 24, "lr": 0.01, "ckpt_every": 20}}, tmp_path / "base")
-    assert b["gpt2_private"]["checkpoints"] == [20]
+    assert b["models"]["gpt2_private"]["checkpoints"] == [20] and set(b["models"]) == set(MODELS)
     m = edit({"corpus": CORPUS, "model_dir": str(tmp_path / "base" / "gpt2_private"), "memorized_bits": 0.0,
               "max_items": 4, "ig": {"steps": 4, "rule": "left", "objective": "logprob"},
               "select": {"fraction": 0.1, "max_per_item": 5, "min_item_fraction": 0.25, "max_neurons": 8},

@@ -25,7 +25,7 @@ CONFIG_PATH = "workflows/config/moe_attribution.yaml"
 EXPERIMENTS = ("moe_attribution_cross", "moe_attribution_blocking", "moe_attribution_lpi")
 # keys whose value may be undefined (None) by design: a ratio over a random control that did nothing
 MAY_BE_NONE = {"summary.top_over_random_min", "efficiency.ratio_min"}
-CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2moe_mrr_drop", "summary.top_over_random_min"],
+CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2_moe_mrr_drop", "summary.top_over_random_min"],
               "moe_attribution_cross": ["coordination.r", "coordination.p", "head_masking.dense_minus_moe_hit10_drop",
                                         "efficiency.ratio_min"],
               "moe_attribution_lpi": ["backbone.moe_top_share", "backbone.dense_top_share"]}
@@ -49,7 +49,7 @@ def _get(d, dotted):
 
 def _tiny_checkpoint(directory, family, tok):
     """A tiny model saved like the zoo saves one: save_pretrained + tokenizer + corpus + 3 checkpoints."""
-    model = build_model(family, "tiny", len(tok), seed=1)
+    model = build_model(family, "xs", len(tok), seed=1)
     save_model(model, directory, tok)
     probe = {"prompt": "ben lives in", "object": "zzz", "relation": "lives in", "split": "probe"}  # never trained
     (directory / "corpus.jsonl").write_text("".join(json.dumps(f) + "\n" for f in [*FACTS, probe]))
@@ -64,7 +64,7 @@ def _tiny_checkpoint(directory, family, tok):
 def zoo(tmp_path_factory):
     root = tmp_path_factory.mktemp("zoo")
     tok = train_tokenizer([f"{f['prompt']} {f['object']}" for f in FACTS], vocab_size=60)
-    for family, reg in (("qwen2moe", "qwen2_moe"), ("olmoe", "olmoe"), ("llama", "llama")):
+    for family, reg in (("qwen2_moe", "qwen2_moe"), ("olmoe", "olmoe"), ("llama", "llama")):
         _tiny_checkpoint(root / f"{family}_facts", reg, tok)
     return root
 
@@ -91,8 +91,8 @@ def test_small_scale_reads_zoo_models_and_reports_every_claim_key(zoo, tmp_path)
             value = _get(metrics[name], key)
             assert isinstance(value, float) or (key in MAY_BE_NONE and value is None), (name, key, value)
     cross, block, lpi = (metrics[k] for k in EXPERIMENTS)
-    assert cross["qwen2moe"]["ranking"]["n"] == 12  # the probe line (never trained) is skipped
-    assert set(block["qwen2moe"]["relations"]) == {"0", "1"}
+    assert cross["qwen2_moe"]["ranking"]["n"] == 12  # the probe line (never trained) is skipped
+    assert set(block["qwen2_moe"]["relations"]) == {"0", "1"}
     assert len(lpi["olmoe"]["pairs"]) == 2 and lpi["backbone"]["dense_top_share"] > 0
     summary = block["summary"]
     ratios = summary["top_over_random"]
@@ -122,10 +122,10 @@ def test_paper_scale_path_runs_on_local_checkpoints(zoo, tmp_path):
 
 
 def test_blocking_summary_ratio_is_undefined_when_the_random_control_did_nothing():
-    means = {"qwen2moe": {"drop_top_mrr": 0.4, "drop_random_mrr": 0.2},
+    means = {"qwen2_moe": {"drop_top_mrr": 0.4, "drop_random_mrr": 0.2},
              "olmoe": {"drop_top_mrr": 0.3, "drop_random_mrr": 0.0}}
     s = X._blocking_summary(means, 4)
-    assert s["top_over_random"] == {"qwen2moe": pytest.approx(2.0), "olmoe": None}
+    assert s["top_over_random"] == {"qwen2_moe": pytest.approx(2.0), "olmoe": None}
     assert s["top_over_random_min"] is None
     means["olmoe"]["drop_random_mrr"] = 0.1
     assert X._blocking_summary(means, 4)["top_over_random_min"] == pytest.approx(2.0)

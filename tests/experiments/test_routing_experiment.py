@@ -55,14 +55,14 @@ def test_jsonl_world_marks_multi_token_answers(tmp_path):
 @pytest.fixture(scope="module")
 def zoo_model(tmp_path_factory):
     """A tiny multilingual Qwen2-MoE trained by the zoo (model, tokenizer, corpus.jsonl), as the small scale reads."""
-    out = tmp_path_factory.mktemp("qwen2moe_multilingual")
+    out = tmp_path_factory.mktemp("qwen2_moe_multilingual")
     zoo_train(ZooConfig.model_validate(
-        {"model_id": "m", "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
+        {"model_id": "m", "size": "xs", "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
                                                data_args=dict(n_countries=4, n_landmarks=6, n_objects=6,
                                                               low_fraction=0.25),
                                                overrides={"num_hidden_layers": 3},  # RISE: shallow/middle/deep
                                                train=dict(steps=20, batch_size=8, seq_len=10, lr=0.01, warmup=5))}}),
-              RunContext(out=out, seed=0, scale="tiny"))
+              RunContext(out=out, seed=0, scale="small"))
     return out
 
 

@@ -36,7 +36,7 @@ def test_expert_load_hand_checked():
 def test_routing_stats_count_only_real_tokens():
     texts = ["a b c d e", "a b", "c d e a"]
     tok = train_tokenizer(texts, 30)
-    m = build_model("mixtral", "tiny", len(tok), seed=0)
+    m = build_model("mixtral", "xs", len(tok), seed=0)
     n = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
     stats = routing_stats(m, tok, {"x": texts[:2], "y": texts[2:]}, batch_size=2)
     ad = get_adapter(m)
@@ -49,14 +49,14 @@ def test_routing_stats_count_only_real_tokens():
 
 def _cfg(mid, family, data, data_args, steps=30, **extra) -> ZooConfig:
     return ZooConfig.model_validate(
-        {"model_id": mid, "models": {mid: dict(family=family, data=data, vocab_size=300, data_args=data_args,
+        {"model_id": mid, "size": "xs", "models": {mid: dict(family=family, data=data, vocab_size=300, data_args=data_args,
                                                train=dict(steps=steps, batch_size=8, seq_len=14, lr=0.01, warmup=5),
                                                **extra)}})
 
 
 def _run(cfg: ZooConfig, out) -> dict:
     """The experiment as arx.run calls it: validated Metrics, dumped as metrics.json holds them."""
-    return registry._REGISTRY["zoo_train"].run(cfg, RunContext(out=out, seed=0, scale="tiny")).model_dump(mode="json")
+    return registry._REGISTRY["zoo_train"].run(cfg, RunContext(out=out, seed=0, scale="small")).model_dump(mode="json")
 
 
 def test_zoo_train_facts_moe(tmp_path):
@@ -114,17 +114,17 @@ def test_zoo_train_private_reports_per_secret_exposure(tmp_path):
 
 def test_zoo_train_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="data is 'wiki'; use one of"):
-        zoo_train(_cfg("x", "llama", "wiki", {}), RunContext(out=tmp_path, scale="tiny"))
+        zoo_train(_cfg("x", "llama", "wiki", {}), RunContext(out=tmp_path, scale="small"))
     with pytest.raises(ValueError, match="router_aux_loss_coef is for MoE"):
         zoo_train(_cfg("x", "llama", "facts", dict(n_countries=2, n_landmarks=2, n_objects=2),
-                       router_aux_loss_coef=0.1), RunContext(out=tmp_path, scale="tiny"))
+                       router_aux_loss_coef=0.1), RunContext(out=tmp_path, scale="small"))
 
 
 def test_per_layer_balancing_is_mean_of_layer_losses():
     import sys as _sys
 
     from arx.experiments.zoo import per_layer_balancing
-    m = build_model("mixtral", "tiny", 40, seed=0)
+    m = build_model("mixtral", "xs", 40, seed=0)
     x = torch.randint(1, 40, (2, 6), generator=torch.Generator().manual_seed(0))
     mod = _sys.modules[type(m).__module__]
     orig = mod.load_balancing_loss_func
@@ -153,12 +153,12 @@ def test_zoo_yaml_validates_for_every_model_at_every_scale(scale):
         c = exp.config.model_validate({k: v for k, v in cfg.items() if k not in RUNTIME_KEYS})
         assert typed_config(exp, cfg, scale_defaults(ROOT, scale), CONFIG)[0] == c
         assert list(c.models) == [mid] and c.models[mid].family == models[mid]["family"]
-    assert ZooConfig.model_validate({"model_id": "x", "models": models}).models.keys() == models.keys()
+    assert ZooConfig.model_validate({"model_id": "x", "size": "s", "models": models}).models.keys() == models.keys()
 
 
 def test_zoo_config_rejects_unknown_keys():
     good = {"family": "llama", "data": "facts", "train": {"steps": 1}}
     with pytest.raises(ValidationError, match="n_step"):
-        ZooConfig.model_validate({"model_id": "m", "models": {"m": good}, "n_step": 3})
+        ZooConfig.model_validate({"model_id": "m", "size": "xs", "models": {"m": good}, "n_step": 3})
     with pytest.raises(ValidationError, match="stepz"):
-        ZooConfig.model_validate({"model_id": "m", "models": {"m": dict(good, train={"stepz": 1})}})
+        ZooConfig.model_validate({"model_id": "m", "size": "xs", "models": {"m": dict(good, train={"stepz": 1})}})

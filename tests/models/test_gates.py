@@ -32,7 +32,7 @@ def _zero_weights(model, kind, layer, unit):
                                          ("llama", "head"), ("qwen2_moe", "expert"), ("qwen2_moe", "shared"),
                                          ("mixtral", "expert"), ("olmoe", "head")])
 def test_zero_gate_equals_zeroed_weights(family, kind):
-    model = build_model(family, "tiny", V, seed=2)
+    model = build_model(family, "xs", V, seed=2)
     with torch.no_grad():  # transformers zero-inits some router/expert weights; random ones exercise every unit
         for p in model.parameters():
             if p.dim() >= 2:
@@ -52,7 +52,7 @@ def test_zero_gate_equals_zeroed_weights(family, kind):
 
 
 def test_gate_at_one_position_leaves_earlier_positions_alone():
-    model = build_model("llama", "tiny", V, seed=1)
+    model = build_model("llama", "xs", V, seed=1)
     with torch.no_grad():
         clean = model(input_ids=IDS).logits
         with gated(model, {"neuron": {0: torch.zeros(64)}}, at=torch.tensor([3, 5])):
@@ -63,7 +63,7 @@ def test_gate_at_one_position_leaves_earlier_positions_alone():
 
 
 def test_bad_gates_name_the_fix():
-    model = build_model("qwen2_moe", "tiny", V)
+    model = build_model("qwen2_moe", "xs", V)
     ad = get_adapter(model)
     with pytest.raises(AdapterError, match=r"expected \[L=2, n=8\]"):
         with ad.gated({"expert": torch.ones(2, 5)}):

@@ -15,7 +15,7 @@ def _ids(seed=0, b=2, t=7):
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_save_from_pretrained_identical_logits(family, tmp_path):
-    m = build_model(family, "tiny", V, seed=1)
+    m = build_model(family, "xs", V, seed=1)
     x = _ids()
     with torch.no_grad():
         ref = m(input_ids=x).logits
@@ -27,7 +27,7 @@ def test_save_from_pretrained_identical_logits(family, tmp_path):
 
 
 def test_same_seed_same_weights_different_seed_differs():
-    a, b, c = (build_model("llama", "tiny", V, seed=s) for s in (0, 0, 1))
+    a, b, c = (build_model("llama", "xs", V, seed=s) for s in (0, 0, 1))
     wa, wb, wc = (m.model.embed_tokens.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
 
@@ -41,12 +41,12 @@ def test_paper_model_missing_dir_names_download(tmp_path):
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="unknown model family"):
-        build_model("bert", "tiny", V)
-    with pytest.raises(ValueError, match="unknown scale"):
+        build_model("bert", "xs", V)
+    with pytest.raises(ValueError, match="unknown size"):
         build_model("llama", "huge", V)
     with pytest.raises(ValueError, match="config.json missing"):
         load_model("/nonexistent/zoo/model")
-    dense = get_adapter(build_model("gpt2", "tiny", V))
+    dense = get_adapter(build_model("gpt2", "xs", V))
     with pytest.raises(ValueError, match="needs an MoE model"):
         with dense.capture(router=True):
             pass
@@ -54,7 +54,7 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_dense_capture_shapes(family):
-    m = build_model(family, "tiny", V)
+    m = build_model(family, "xs", V)
     ad = get_adapter(m)
     assert not ad.is_moe and ad.num_layers == 2 and ad.num_heads == 4 and ad.ffn_dim == 64
     with torch.no_grad(), ad.capture(ffn=True, heads=True) as rec:
@@ -66,7 +66,7 @@ def test_dense_capture_shapes(family):
 @pytest.mark.parametrize("family,experts,k,shared", [("qwen2_moe", 8, 2, True), ("olmoe", 16, 4, False),
                                                      ("mixtral", 8, 2, False)])
 def test_moe_sizes_and_router_capture(family, experts, k, shared):
-    m = build_model(family, "tiny", V)
+    m = build_model(family, "xs", V)
     ad = get_adapter(m)
     assert ad.is_moe and (ad.num_experts, ad.top_k, ad.has_shared_expert) == (experts, k, shared)
     with torch.no_grad(), ad.capture(router=True, heads=True) as rec:

@@ -10,7 +10,7 @@ TEXTS = [f"item {i} costs {i * 7 % 100} coins" for i in range(40)]
 
 
 def _run(tok, out=None, steps=6, every=0):
-    m = build_model("gpt2", "tiny", len(tok), seed=0)
+    m = build_model("gpt2", "xs", len(tok), seed=0)
     res = train(m, tok, TEXTS, dict(steps=steps, batch_size=4, seq_len=12, seed=5, warmup=2,
                                     checkpoint_every=every, out_dir=str(out) if out else None))
     return m, res

@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arx.data import chars
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
+from arx.experiments._specs import GPT2Spec
 from arx.methods import scoring
 from arx.methods.attribution.ig import ig_sequence
 from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
@@ -34,12 +36,10 @@ from arx.methods.editing import edited, persistent_edit, save_edited
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
 from arx.methods.ratios import safe_ratio
-from arx.models import build_from_config, fit, get_adapter
+from arx.models import build_from_config, fit, get_adapter, load_model
+from arx.plots import saved_figure
 
-CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
-DIGITS = [CHARS.index(c) for c in "0123456789"]
-WORDS = ("the a red old small big green fox dog cat bird house tree river hill runs sees finds likes near over "
-         "under into with from quiet bright dark happy slow fast garden road city boat").split()
+WORDS = chars.WORDS[:chars.DEPN_WORDS]
 
 
 # ------------------------------------------------------------------------------------------------ typed contract
@@ -49,13 +49,6 @@ class CorpusSpec(ExperimentConfig):
     repeats: list[int]
     n_filler: int
     n_heldout: int
-
-
-class GPT2Spec(ExperimentConfig):
-    n_layer: int
-    n_embd: int
-    n_head: int
-    n_inner: int
 
 
 class TrainSpec(ExperimentConfig):
@@ -116,10 +109,7 @@ class BaseModelMetrics(ExperimentMetrics):
 
 
 class BaseMetrics(ExperimentMetrics):
-    """One entry per model of the config's ``models`` (the small and medium configs name these two)."""
-
-    gpt2_private: BaseModelMetrics | None = None
-    gpt2_private_large: BaseModelMetrics | None = None
+    models: dict[str, BaseModelMetrics]  # one entry per model of the config's ``models``
 
 
 class Exposure(ExperimentMetrics):
@@ -205,42 +195,33 @@ def _runtime(cfg: ExperimentConfig, ctx: RunContext) -> dict[str, Any]:
     return {**cfg.model_dump(), "seed": ctx.seed, "device": ctx.device, "num_threads": ctx.threads}
 
 
-def encode(text: str) -> list[int]:
-    return [CHARS.index(c) for c in text]
-
-
 def corpus(c: dict[str, Any], seed: int) -> tuple[list[Secret], list[str], list[str]]:
     """Secrets, training lines (records repeated + filler, shuffled) and held-out filler lines."""
     g = torch.Generator().manual_seed(seed)
-    syll = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fi"]
     secrets, lines = [], []
     reps = [int(r) for r in c["repeats"]]
     for i in range(int(c["n_secrets"])):
-        name = "".join(syll[int(j)] for j in torch.randint(0, len(syll), (3,), generator=g))
+        name = chars.name(g)
         digits = "".join(str(int(d)) for d in torch.randint(0, 10, (int(c["digits"]),), generator=g))
         prefix = f"\n{name} phone "
-        secrets.append(Secret(tuple(encode(prefix + digits + ".")),
+        secrets.append(Secret(tuple(chars.encode(prefix + digits + ".")),
                               tuple(range(len(prefix), len(prefix) + len(digits)))))
         lines += [f"{name} phone {digits}."] * reps[i % len(reps)]
 
-    def sentence() -> str:
-        n = int(torch.randint(5, 10, (1,), generator=g))
-        return " ".join(WORDS[int(j)] for j in torch.randint(0, len(WORDS), (n,), generator=g)) + "."
-
-    lines += [sentence() for _ in range(int(c["n_filler"]))]
-    heldout = [sentence() for _ in range(int(c["n_heldout"]))]
+    lines += [chars.uniform_sentence(g, WORDS) for _ in range(int(c["n_filler"]))]
+    heldout = [chars.uniform_sentence(g, WORDS) for _ in range(int(c["n_heldout"]))]
     order = torch.randperm(len(lines), generator=g).tolist()
     return secrets, [lines[i] for i in order], heldout
 
 
 def build(spec: dict[str, Any], seed: int, device: str = "cpu") -> nn.Module:
-    return build_from_config("gpt2", seed, vocab_size=len(CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
+    return build_from_config("gpt2", seed, vocab_size=len(chars.CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
                              **spec).to(device)
 
 
 def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt_dir: Path | None) -> list[int]:
     """Next-token loss on random windows of the concatenated training stream; ``save_pretrained`` checkpoints."""
-    stream = torch.tensor(encode("\n" + "\n".join(lines) + "\n"))
+    stream = torch.tensor(chars.encode("\n" + "\n".join(lines) + "\n"))
     dev = next(model.parameters()).device
     seq, bs = int(t["seq_len"]), int(t["batch_size"])
     opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
@@ -264,27 +245,27 @@ def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt
 
 
 def load(path: Path, device: str = "cpu") -> nn.Module:
-    from transformers import AutoModelForCausalLM
-
+    """A depn_base model (the registry's loader), with the rule that builds it named when it is missing."""
     if not (Path(path) / "config.json").exists():
-        raise FileNotFoundError(f"model {path} is missing: run the depn_base rule (snakemake depn_base) first")
-    return AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+        raise FileNotFoundError(f"model {path} is missing: build it with `snakemake {path.parent}/metrics.json` "
+                                "(rule depn_base)")
+    return load_model(path, device)
 
 
 def perplexity(model: nn.Module, lines: list[str]) -> float:
     """Held-out perplexity (token-weighted, shared scoring code) of the filler lines, each framed by newlines."""
-    return scoring.perplexity(model, [encode("\n" + s + "\n") for s in lines])
+    return scoring.perplexity(model, [chars.encode("\n" + s + "\n") for s in lines])
 
 
 def secret_sharer_exposure(model: nn.Module, secret: Secret) -> float:
     """Exact Secret-Sharer exposure of one secret among all 10^d digit strings (cross-check of DEPN's metric)."""
     p0 = secret.positions[0]
-    digits = [DIGITS.index(secret.ids[p]) for p in secret.positions]
-    return digit_secret_exposure(model, secret.ids[:p0], digits, DIGITS)
+    digits = [chars.DIGITS.index(secret.ids[p]) for p in secret.positions]
+    return digit_secret_exposure(model, secret.ids[:p0], digits, chars.DIGITS)
 
 
 def memorization(model: nn.Module, secrets: list[Secret]) -> tuple[torch.Tensor, torch.Tensor]:
-    ranks = digit_ranks(model, secrets, DIGITS)
+    ranks = digit_ranks(model, secrets, chars.DIGITS)
     return exposure(ranks), digit_accuracy(ranks)
 
 
@@ -312,7 +293,7 @@ def base(typed: BaseConfig, ctx: RunContext) -> dict[str, Any]:
         metrics[name] = {"params": sum(p.numel() for p in model.parameters()), "checkpoints": steps,
                          "mean_exposure": float(exp.mean()), "mean_digit_accuracy": float(acc.mean()),
                          "heldout_perplexity": perplexity(model, heldout)}
-    return metrics
+    return {"models": metrics}
 
 
 def _reduction(before: torch.Tensor, after: torch.Tensor) -> float:
@@ -385,21 +366,13 @@ def edit(typed: EditConfig, ctx: RunContext) -> dict[str, Any]:
 
 
 def _plot_layers(path: Path, agg: list[int], items: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 3))
-    x = torch.arange(len(agg))
-    ax.bar(x - 0.2, agg, 0.4, label="aggregated")
-    ax.bar(x + 0.2, [v / max(1, sum(items)) * sum(agg) for v in items], 0.4, label="per-item (rescaled)")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("privacy neurons")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    with saved_figure(path, (4, 3), dpi=80) as (_, ax):
+        x = torch.arange(len(agg))
+        ax.bar(x - 0.2, agg, 0.4, label="aggregated")
+        ax.bar(x + 0.2, [v / max(1, sum(items)) * sum(agg) for v in items], 0.4, label="per-item (rescaled)")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("privacy neurons")
+        ax.legend()
 
 
 def _spearman(x: list[float], y: list[float]) -> float:

@@ -1,7 +1,7 @@
 """Knowledge attribution in MoE vs dense models (Li et al., ACL 2025; Wang et al., Gated-LPI).
 
 Protocol (one code path for every scale; settings in workflows/config/moe_attribution.yaml):
-* models: ``qwen2moe`` (routed + shared experts, deeper), ``olmoe`` (more, finer experts, no shared, shallower) and
+* models: ``qwen2_moe`` (routed + shared experts, deeper), ``olmoe`` (more, finer experts, no shared, shallower) and
   ``llama`` (dense), loaded with ``from_pretrained``: at small/medium scale the zoo's fact models
   (``evidence/zoo/<scale>/<model_id>``, trained by ``zoo_train`` on :mod:`arx.data.facts` with intermediate
   checkpoints), at paper scale the published checkpoints under ``checkpoints_root``;
@@ -32,8 +32,9 @@ from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
 from arx.methods.ratios import safe_ratio
 from arx.models import load_model
+from arx.plots import saved_figure
 
-FAMILIES = ("qwen2moe", "olmoe", "llama")
+FAMILIES = ("qwen2_moe", "olmoe", "llama")
 
 # ------------------------------------------------------------------------------------------------------ data
 
@@ -61,7 +62,7 @@ def jsonl_facts(path: Path, tokenizer) -> FactBatch:
 
 # ----------------------------------------------------------------------------------------------------- config
 
-MoEFamily = Literal["qwen2moe", "olmoe"]
+MoEFamily = Literal["qwen2_moe", "olmoe"]
 
 
 class ModelSource(ExperimentConfig):
@@ -130,7 +131,7 @@ class HeadMaskingResult(ExperimentMetrics):
 
 
 class HeadMasking(ExperimentMetrics):
-    qwen2moe: HeadMaskingResult | None = None
+    qwen2_moe: HeadMaskingResult | None = None
     olmoe: HeadMaskingResult | None = None
     llama: HeadMaskingResult
     dense_minus_moe_hit10_drop: float
@@ -145,7 +146,7 @@ class LayerEfficiency(ExperimentMetrics):
 
 
 class Efficiency(ExperimentMetrics):
-    qwen2moe: LayerEfficiency
+    qwen2_moe: LayerEfficiency
     olmoe: LayerEfficiency
     llama: LayerEfficiency
     moe_over_dense: dict[str, float | None]  # None: the dense model's mean efficiency is not positive
@@ -154,7 +155,7 @@ class Efficiency(ExperimentMetrics):
 
 class CrossMetrics(ExperimentMetrics):
     method: str
-    qwen2moe: FamilyCross
+    qwen2_moe: FamilyCross
     olmoe: FamilyCross
     llama: FamilyCross
     coordination: Coordination
@@ -180,13 +181,13 @@ class BlockingSummary(ExperimentMetrics):
     k: int
     mrr_drop_top: dict[str, float]
     mrr_drop_random: dict[str, float]
-    olmoe_minus_qwen2moe_mrr_drop: float
+    olmoe_minus_qwen2_moe_mrr_drop: float
     top_over_random: dict[str, float | None]  # None: the random control's drop is not positive
     top_over_random_min: float | None  # None if any model's ratio is undefined
 
 
 class BlockingMetrics(ExperimentMetrics):
-    qwen2moe: BlockingResult
+    qwen2_moe: BlockingResult
     olmoe: BlockingResult
     summary: BlockingSummary
     summary_reroute: BlockingSummary | None = None  # the other blocking mode, for comparison only
@@ -211,7 +212,7 @@ class Backbone(ExperimentMetrics):
 
 
 class LpiMetrics(ExperimentMetrics):
-    qwen2moe: LpiFamily | None = None
+    qwen2_moe: LpiFamily | None = None
     olmoe: LpiFamily | None = None
     llama: LpiFamily
     backbone: Backbone
@@ -264,25 +265,16 @@ def _subset(batch: FactBatch, n: int | None, seed: int) -> FactBatch:
 
 def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, title: str, x=None,
           logx: bool = False) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for name, ys in series.items():
-        xs = x if x is not None else [(i + 0.5) / len(ys) for i in range(len(ys))]
-        ax.plot(xs, ys, marker="o", label=name)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_figure(path, (5, 3.4)) as (_, ax):
+        for name, ys in series.items():
+            xs = x if x is not None else [(i + 0.5) / len(ys) for i in range(len(ys))]
+            ax.plot(xs, ys, marker="o", label=name)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
 
 
 # ------------------------------------------------------------------------------------------------ experiments
@@ -322,7 +314,7 @@ def cross(cfg: CrossConfig, ctx: RunContext) -> CrossMetrics:
             head_masking[family] = heads.head_masking(model, facts, a["head"], k)
         del model
     dense = eff["llama"]["mean"]
-    ratios = {f: safe_ratio(eff[f]["mean"], dense) for f in ("qwen2moe", "olmoe")}
+    ratios = {f: safe_ratio(eff[f]["mean"], dense) for f in ("qwen2_moe", "olmoe")}
     res["efficiency"] = {**{f: eff[f] for f in FAMILIES}, "moe_over_dense": ratios, "ratio_min": _ratio_min(ratios)}
     res["head_masking"] = {**head_masking, "dense_minus_moe_hit10_drop": head_masking["llama"]["drop"]["hit@10"]
                            - head_masking[cfg.masking_moe]["drop"]["hit@10"]}
@@ -336,7 +328,7 @@ def _blocking_summary(means: dict[str, dict], k: int) -> dict[str, Any]:
     rnd = {f: m["drop_random_mrr"] for f, m in means.items()}
     ratio = {f: safe_ratio(top[f], rnd[f]) for f in top}
     return {"k": k, "mrr_drop_top": top, "mrr_drop_random": rnd,
-            "olmoe_minus_qwen2moe_mrr_drop": top["olmoe"] - top["qwen2moe"],
+            "olmoe_minus_qwen2_moe_mrr_drop": top["olmoe"] - top["qwen2_moe"],
             "top_over_random": ratio, "top_over_random_min": _ratio_min(ratio)}
 
 
@@ -352,7 +344,7 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
     curves, alt = {}, {}
-    for family in ("qwen2moe", "olmoe"):
+    for family in ("qwen2_moe", "olmoe"):
         model = load(cfg, family, ctx.device, ctx.dtype)
         facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
         ea = moe.attribute(model, facts, "expert", method=cfg.method, steps=cfg.ig_steps)
@@ -362,7 +354,7 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
                 for kk in cfg.curve_k]
         curves[f"{family} top"] = [r["drop_top_mrr"] for r in runs]
         curves[f"{family} random"] = [r["drop_random_mrr"] for r in runs]
-    res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2moe", "olmoe")}, k)
+    res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2_moe", "olmoe")}, k)
     res[f"summary_{other}"] = _blocking_summary(alt, k)
     res["curves"] = {"k": list(cfg.curve_k), **curves}
     _plot(ctx.out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",

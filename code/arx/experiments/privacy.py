@@ -25,7 +25,9 @@ import torch
 from pydantic import ConfigDict, Field
 from torch import nn
 
+from arx.data.chars import CHARS, DIGITS, LETTERS, WORDS, encode, line, name, zipf_sentences
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
+from arx.experiments._specs import GPT2Spec
 from arx.methods.privacy import audit, canaries, mia, phishing, roc
 from arx.methods.privacy.exposure import (
     digit_space_logprobs,
@@ -39,24 +41,8 @@ from arx.methods.ratios import safe_ratio
 from arx.methods.scoring import perplexity, token_logprobs
 from arx.models import build_from_config
 
-CHARS = "\n .:abcdefghijklmnopqrstuvwxyz0123456789"
-DIGITS = [CHARS.index(c) for c in "0123456789"]
-LETTERS = [CHARS.index(c) for c in " abcdefghijklmnopqrstuvwxyz"]
-SYLL = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fi"]
-WORDS = ("the a red old small big green fox dog cat bird house tree river hill runs sees finds likes near over under "
-         "into with from quiet bright dark happy slow fast garden road city boat lamp stone cloud winter summer king "
-         "queen wolf mouse apple bread music paper glass silver violet yellow purple orange market bridge castle "
-         "forest desert island valley ocean window").split()
-
 
 # ------------------------------------------------------------------------------------------------ typed contract
-class GPT2Spec(ExperimentConfig):
-    n_layer: int
-    n_embd: int
-    n_head: int
-    n_inner: int
-
-
 class TrainSpec(ExperimentConfig):
     epochs: float
     batch_size: int
@@ -197,32 +183,6 @@ def _runtime(cfg: ExperimentConfig, ctx: RunContext) -> dict[str, Any]:
     return {**cfg.model_dump(), "seed": ctx.seed, "device": ctx.device}
 
 
-def encode(text: str) -> list[int]:
-    return [CHARS.index(c) for c in text]
-
-
-def decode(ids: list[int]) -> str:
-    return "".join(CHARS[i] if i < len(CHARS) else chr(0x100 + i) for i in ids)
-
-
-def line(text: str) -> list[int]:
-    return encode("\n" + text + "\n")
-
-
-def name(g: torch.Generator) -> str:
-    return "".join(SYLL[int(j)] for j in torch.randint(0, len(SYLL), (3,), generator=g))
-
-
-def sentences(n: int, g: torch.Generator) -> list[str]:
-    """Zipf-distributed words (rare words make some sentences intrinsically hard: what a reference model calibrates)."""
-    p = 1.0 / torch.arange(1, len(WORDS) + 1, dtype=torch.float64)
-    out = []
-    for _ in range(n):
-        k = int(torch.randint(4, 9, (1,), generator=g))
-        out.append(" ".join(WORDS[int(j)] for j in torch.multinomial(p, k, replacement=True, generator=g)) + ".")
-    return out
-
-
 def build(cfg: dict[str, Any], seed: int, vocab: int = len(CHARS)) -> nn.Module:
     """The config's GPT-2 (``model``) on the config's ``device``."""
     return build_from_config("gpt2", seed, vocab_size=vocab, n_positions=64, bos_token_id=0, eos_token_id=0,
@@ -247,7 +207,7 @@ def exposure_vs_repetition(typed: ExposureConfig, ctx: RunContext) -> dict[str, 
             secret = torch.randint(0, 10, (d,), generator=g).tolist()
             groups.setdefault(r, []).append((nm, secret))
             train += [line(f"{nm} pin {''.join(map(str, secret))}.")] * r
-    train += [line(s) for s in sentences(int(cfg["n_filler"]), g)]
+    train += [line(s) for s in zipf_sentences(int(cfg["n_filler"]), g)]
     model = build(cfg, seed)
     info = train_lm(model, train, **cfg["train"], seed=seed)
     res: dict[str, Any] = {"train": info, "by_repeats": {}}
@@ -289,7 +249,7 @@ def membership_inference(typed: MIAConfig, ctx: RunContext) -> dict[str, Any]:
     if n < 1000:
         raise ValueError(f"n_members = {n}: TPR at 1% FPR needs >= 1000 members and non-members")
     g = torch.Generator().manual_seed(seed)
-    texts = list(dict.fromkeys(sentences(4 * n, g)))[:3 * n]
+    texts = list(dict.fromkeys(zipf_sentences(4 * n, g)))[:3 * n]
     if len(texts) < 3 * n:
         raise ValueError("not enough distinct sentences: raise the vocabulary or lower n_members")
     members, nonmembers, refdata = texts[:n], texts[n:2 * n], texts[2 * n:]
@@ -311,12 +271,12 @@ def _canary_run(cfg: dict[str, Any], out: Path, dp: DPConfig | None) -> dict[str
     seed, n, L, k_new = int(cfg["seed"]), int(cfg["n_canaries"]), int(cfg["length"]), int(cfg["n_new_tokens"])
     g = torch.Generator().manual_seed(seed)
     base = build(cfg, seed, vocab=len(CHARS) + k_new)
-    train_lm(base, [line(s) for s in sentences(int(cfg["n_pretrain"]), g)], **cfg["pretrain"], seed=seed)
+    train_lm(base, [line(s) for s in zipf_sentences(int(cfg["n_pretrain"]), g)], **cfg["pretrain"], seed=seed)
     kinds = {"random": canaries.random_canaries(n, L, LETTERS, seed + 1),
              "designed": canaries.new_token_canaries(n, L, len(CHARS), k_new, seed + 2)}
     kinds = {k: [[0] + c + [0] for c in v] for k, v in kinds.items() if k in cfg["kinds"]}
     split = {k: canaries.split_members(v, seed + 3) for k, v in kinds.items()}
-    data = [c for m, _ in split.values() for c in m] + [line(s) for s in sentences(int(cfg["n_finetune"]), g)]
+    data = [c for m, _ in split.values() for c in m] + [line(s) for s in zipf_sentences(int(cfg["n_finetune"]), g)]
     info = train_lm(base, data, **cfg["finetune"], seed=seed, dp=dp)
     res: dict[str, Any] = {"train": info, "n_members_per_kind": n // 2, "n_nonmembers_per_kind": n - n // 2}
     curves = {}
@@ -356,13 +316,13 @@ def neural_phishing(typed: PhishingConfig, ctx: RunContext) -> dict[str, Any]:
     res: dict[str, Any] = {}
     for arm in ("no_poison", "poison"):
         g = torch.Generator().manual_seed(seed)  # same pre-training sentences, secrets and fine-tune data per arm
-        pre = [line(s) for s in sentences(int(cfg["n_pretrain"]), g)]
+        pre = [line(s) for s in zipf_sentences(int(cfg["n_pretrain"]), g)]
         people = [(name(g), WORDS[int(torch.randint(0, len(WORDS), (1,), generator=g))])
                   for _ in range(int(cfg["n_secrets"]))]
         secrets = [torch.randint(0, 10, (d,), generator=g).tolist() for _ in people]
         ctx = [encode(f"\n{nm} of {w} pin ") for nm, w in people]
         fine = [c + [DIGITS[k] for k in s] + encode(".\n") for c, s in zip(ctx, secrets)] * int(cfg["secret_repeats"])
-        fine += [line(s) for s in sentences(int(cfg["n_finetune"]), g)]
+        fine += [line(s) for s in zipf_sentences(int(cfg["n_finetune"]), g)]
         if arm == "poison":  # vague prior: same template, attacker's own names and places, random digits
             pc = [encode(f"\n{name(g)} of {WORDS[int(torch.randint(0, len(WORDS), (1,), generator=g))]} pin ")
                   for _ in range(int(cfg["n_poison"]))]
@@ -372,7 +332,7 @@ def neural_phishing(typed: PhishingConfig, ctx: RunContext) -> dict[str, Any]:
         train_lm(model, fine, **cfg["finetune"], seed=seed + 1)
         res[arm] = {b: phishing.extraction_rate(model, ctx, [[DIGITS[k] for k in s] for s in secrets], DIGITS, beams)
                     for b, beams in (("greedy", 1), ("beam", int(cfg["beams"])))}
-        res[arm]["heldout_perplexity"] = perplexity(model, [line(s) for s in sentences(200, g)])
+        res[arm]["heldout_perplexity"] = perplexity(model, [line(s) for s in zipf_sentences(200, g)])
     p, q = res["poison"]["greedy"], res["no_poison"]["greedy"]
     res["success_rate"] = p
     res["poison_over_no_poison"] = safe_ratio(p, q)

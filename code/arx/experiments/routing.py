@@ -1,7 +1,7 @@
 """Language Routing Isolation and RISE (Zheng et al.): routing analysis and subnetwork adaptation of an MoE model.
 
 Protocol (one code path for every scale; settings in workflows/config/routing.yaml):
-* base model and data: at small/medium scale the zoo's multilingual Qwen2-MoE (``qwen2moe_multilingual``: routed +
+* base model and data: at small/medium scale the zoo's multilingual Qwen2-MoE (``qwen2_moe_multilingual``: routed +
   shared experts, trained by ``zoo_train`` on :mod:`arx.data.multilingual`: the same facts in several synthetic
   languages with their own vocabularies and word orders; high-resource languages see every fact, low-resource ones
   a fraction) and the corpus it was trained on (``corpus.jsonl``, read by :class:`CorpusWorld`); at paper scale the
@@ -43,6 +43,7 @@ from arx.methods.routing import (
     tripartite_selection,
 )
 from arx.models import fit, load_model
+from arx.plots import saved_figure
 
 # --------------------------------------------------------------------------------------------------- config
 
@@ -352,47 +353,34 @@ def routing_stats(model: nn.Module, world, split: str, batch_size: int) -> Routi
 
 
 def plot_overlap_curves(iso: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     c, layers = iso["curves"], iso["layers"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-    for key, label in [("jaccard_high_high", "high–high"), ("jaccard_high_low", "high–low"),
-                       ("jaccard_all_pairs", "all pairs")]:
-        a.plot(layers, c[key], marker="o", label=label)
-    for key, label in [("jsd_high_high", "high–high"), ("jsd_high_low", "high–low")]:
-        b.plot(layers, c[key], marker="o", label=label)
-    a.set(xlabel="layer", ylabel=f"Jaccard of top-{iso['n_top']} experts", title="expert-set overlap")
-    b.set(xlabel="layer", ylabel="Jensen–Shannon divergence (bits)", title="routing divergence")
-    a.legend(), b.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with saved_figure(path, (9, 3.2), ncols=2) as (_, (a, b)):
+        for key, label in [("jaccard_high_high", "high–high"), ("jaccard_high_low", "high–low"),
+                           ("jaccard_all_pairs", "all pairs")]:
+            a.plot(layers, c[key], marker="o", label=label)
+        for key, label in [("jsd_high_high", "high–high"), ("jsd_high_low", "high–low")]:
+            b.plot(layers, c[key], marker="o", label=label)
+        a.set(xlabel="layer", ylabel=f"Jaccard of top-{iso['n_top']} experts", title="expert-set overlap")
+        b.set(xlabel="layer", ylabel="Jensen–Shannon divergence (bits)", title="routing divergence")
+        a.legend(), b.legend()
 
 
 def plot_heatmaps(stats: RoutingStats, path: Path, selection: dict[int, list[int]] | None = None) -> None:
     """Expert × language selection shares, one panel per layer (selected experts boxed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     p = stats.distribution().numpy()
     n = len(stats.layers)
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n + 1, 2.6), squeeze=False)
-    for i, ax in enumerate(axes[0]):
-        im = ax.imshow(p[i], aspect="auto", cmap="viridis", vmin=0, vmax=p.max())
-        ax.set_title(f"layer {stats.layers[i]}", fontsize=8)
-        ax.set_xlabel("expert", fontsize=7)
-        ax.set_yticks(range(len(stats.languages)), stats.languages if i == 0 else [""] * len(stats.languages),
-                      fontsize=7)
-        for e in (selection or {}).get(stats.layers[i], []):
-            ax.add_patch(plt.Rectangle((e - 0.5, -0.5), 1, len(stats.languages), fill=False, color="red", lw=1))
-    fig.colorbar(im, ax=axes[0].tolist(), label="selection share", shrink=0.8)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    with saved_figure(path, (2.2 * n + 1, 2.6), ncols=n, squeeze=False, tight=False) as (fig, axes):
+        for i, ax in enumerate(axes[0]):
+            im = ax.imshow(p[i], aspect="auto", cmap="viridis", vmin=0, vmax=p.max())
+            ax.set_title(f"layer {stats.layers[i]}", fontsize=8)
+            ax.set_xlabel("expert", fontsize=7)
+            ax.set_yticks(range(len(stats.languages)), stats.languages if i == 0 else [""] * len(stats.languages),
+                          fontsize=7)
+            for e in (selection or {}).get(stats.layers[i], []):
+                ax.add_patch(Rectangle((e - 0.5, -0.5), 1, len(stats.languages), fill=False, color="red", lw=1))
+        fig.colorbar(im, ax=axes[0].tolist(), label="selection share", shrink=0.8)
 
 
 # --------------------------------------------------------------------------------------------------- experiments

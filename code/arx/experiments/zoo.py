@@ -67,6 +67,7 @@ class ZooConfig(ExperimentConfig):
     """model_id picks one entry of models (the recorded config keeps only that one)."""
 
     model_id: str
+    size: Literal["xs", "s", "m"] = Field(description="arx.models.SIZES preset every model of this scale is built at")
     models: dict[str, ZooModelSpec]
 
 
@@ -328,7 +329,7 @@ def zoo_train(cfg: ZooConfig, ctx: RunContext) -> dict:
     data = DATA[kind](seed, dict(mc.data_args))
     texts, tok_texts = _texts(kind, data)
     tok = train_tokenizer(tok_texts, mc.vocab_size)
-    model = build_model(mc.family, ctx.scale, len(tok), seed=seed, **mc.overrides)
+    model = build_model(mc.family, cfg.size, len(tok), seed=seed, **mc.overrides)
     aux = mc.router_aux_loss_coef
     if aux is not None:  # the families' own load-balancing loss, during training only
         if not get_adapter(model).is_moe:

@@ -1,7 +1,7 @@
-"""Model families built from transformers config classes, sized per scale; safetensors save/load.
+"""Model families built from transformers config classes, in size presets; safetensors save/load.
 
-Why: every method runs on the same few architectures; scale is configuration only (tiny/small/medium built
-fresh, ``paper`` = published checkpoints loaded from a local directory).
+Why: every method runs on the same few architectures; scale is configuration only (the small and medium scales
+build fresh models at a size preset, xs / s / m; ``paper`` loads published checkpoints from a local directory).
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ FAMILIES = {"llama": (LlamaConfig, LlamaForCausalLM), "gpt2": (GPT2Config, GPT2L
             "qwen2_moe": (Qwen2MoeConfig, Qwen2MoeForCausalLM), "olmoe": (OlmoeConfig, OlmoeForCausalLM),
             "mixtral": (MixtralConfig, MixtralForCausalLM)}
 
-_DENSE = {"tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
-          "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
-          "medium": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=2048)}
+SIZES = {"xs": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
+         "s": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
+         "m": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=2048)}
 _MOE = {"qwen2_moe": dict(num_experts=8, num_experts_per_tok=2, moe_intermediate_size=None,
                           shared_expert_intermediate_size=None, decoder_sparse_step=1, norm_topk_prob=False),
         "olmoe": dict(num_experts=16, num_experts_per_tok=4, norm_topk_prob=False),
@@ -41,14 +41,15 @@ PAPER_CHECKPOINTS = {"Qwen1.5-MoE-A2.7B": "Qwen/Qwen1.5-MoE-A2.7B", "OLMoE-1B-7B
                      "Qwen2.5-0.5B": "Qwen/Qwen2.5-0.5B", "Llama-3.1-8B": "meta-llama/Llama-3.1-8B"}
 
 
-def model_config(family: str, scale: str, vocab_size: int, **overrides):
-    """The transformers config of ``family`` at ``scale`` (tiny/small/medium); overrides win."""
+def model_config(family: str, size: str, vocab_size: int, **overrides):
+    """The transformers config of ``family`` at size preset ``size`` (xs / s / m, see :data:`SIZES`); overrides
+    win. Named sizes, not scales: the artifact scale (small, medium, paper) chooses a size in its config."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; use one of {sorted(FAMILIES)}")
-    if scale not in _DENSE:
-        raise ValueError(f"unknown scale {scale!r} for build_model; use tiny/small/medium "
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r} for build_model; use {'/'.join(SIZES)} "
                          "(paper scale: load_paper_model(name, checkpoints_root))")
-    d = dict(_DENSE[scale])
+    d = dict(SIZES[size])
     kw: dict = dict(vocab_size=vocab_size, tie_word_embeddings=True)
     if family == "gpt2":
         kw.update(n_embd=d["hidden_size"], n_layer=d["num_hidden_layers"], n_head=d["num_attention_heads"],
@@ -62,7 +63,7 @@ def model_config(family: str, scale: str, vocab_size: int, **overrides):
             ffn = max(8, d["intermediate_size"] // 4 if family == "olmoe" else d["intermediate_size"] // 2)
             if family == "qwen2_moe":
                 moe.update(moe_intermediate_size=ffn, shared_expert_intermediate_size=ffn)
-                if scale != "tiny":
+                if size != "xs":
                     kw["num_hidden_layers"] = d["num_hidden_layers"] + 2  # deeper than OLMoE
             else:
                 kw["intermediate_size"] = ffn
@@ -73,9 +74,10 @@ def model_config(family: str, scale: str, vocab_size: int, **overrides):
     return FAMILIES[family][0](**kw)
 
 
-def build_model(family: str, scale: str, vocab_size: int, seed: int = 0, **overrides) -> torch.nn.Module:
-    """A freshly initialised causal LM of ``family`` at ``scale`` in eval mode; same seed → identical weights."""
-    cfg = model_config(family, scale, vocab_size, **overrides)
+def build_model(family: str, size: str, vocab_size: int, seed: int = 0, **overrides) -> torch.nn.Module:
+    """A freshly initialised causal LM of ``family`` at size preset ``size`` in eval mode; same seed → identical
+    weights."""
+    cfg = model_config(family, size, vocab_size, **overrides)
     torch.manual_seed(seed)
     return FAMILIES[family][1](cfg).eval()
 

@@ -21,7 +21,7 @@ COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_attention_heads=4, num_key_v
 
 def tiny(kind: str, seed: int = 0, layers: int = 2) -> torch.nn.Module:
     torch.manual_seed(seed)
-    if kind == "qwen2moe":
+    if kind == "qwen2_moe":
         cfg = Qwen2MoeConfig(num_hidden_layers=layers, num_experts=6, num_experts_per_tok=2, moe_intermediate_size=16,
                              shared_expert_intermediate_size=16, intermediate_size=32, decoder_sparse_step=1,
                              mlp_only_layers=[], **COMMON)

@@ -40,7 +40,7 @@ def test_dense_single_changed_neuron_takes_all_neuron_lpi():
 
 
 def test_moe_expert_neuron_and_rest_sum_to_total():
-    model, b = tiny("qwen2moe", layers=1), facts(6)
+    model, b = tiny("qwen2_moe", layers=1), facts(6)
     a = _state(model)
     bst = {k: v.clone() for k, v in a.items()}
     e, j, I = 2, 3, 16

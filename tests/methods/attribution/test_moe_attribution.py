@@ -20,7 +20,7 @@ def _experts(model, layer):
     return model.model.layers[layer].mlp.experts
 
 
-@pytest.mark.parametrize("kind", ["qwen2moe", "olmoe"])
+@pytest.mark.parametrize("kind", ["qwen2_moe", "olmoe"])
 def test_blocked_experts_receive_no_tokens_and_contribute_zero(kind):
     model, b = tiny(kind), facts(8)
     lay = get_adapter(model)
@@ -49,7 +49,7 @@ def test_blocked_experts_receive_no_tokens_and_contribute_zero(kind):
         assert not torch.equal(answer_logits(other, b), answer_logits(model, b))
 
 
-@pytest.mark.parametrize("kind,unit,layers", [("qwen2moe", "expert", 1), ("qwen2moe", "shared", 1),
+@pytest.mark.parametrize("kind,unit,layers", [("qwen2_moe", "expert", 1), ("qwen2_moe", "shared", 1),
                                               ("olmoe", "expert", 1), ("llama", "neuron", 2), ("llama", "head", 1)])
 def test_ig_completeness(kind, unit, layers):
     """Σ IG = f(gates 1) − f(gates 0). With routers downstream of the gated units the path crosses routing switches,
@@ -62,7 +62,7 @@ def test_ig_completeness(kind, unit, layers):
 
 
 def test_gradient_times_gate_matches_finite_difference():
-    model, b = tiny("qwen2moe"), facts(3)
+    model, b = tiny("qwen2_moe"), facts(3)
     attr = moe.attribute(model, b, "expert", method="grad")
     lay, eps = get_adapter(model), 1e-3
     l, e = 1, int(attr[0, 1].abs().argmax())
@@ -77,7 +77,7 @@ def test_gradient_times_gate_matches_finite_difference():
 
 
 def test_ablation_equals_zeroing_the_unit_weights():
-    model, b = tiny("qwen2moe"), facts(4)
+    model, b = tiny("qwen2_moe"), facts(4)
     ab_e = moe.attribute(model, b, "expert", method="ablation")
     ab_s = moe.attribute(model, b, "shared", method="ablation")
     ab_h = moe.attribute(model, b, "head", method="ablation")
@@ -109,7 +109,7 @@ def test_ranking_metrics_by_hand():
 
 
 def test_efficiency_and_profile():
-    model = tiny("qwen2moe", layers=3)
+    model = tiny("qwen2_moe", layers=3)
     lay = get_adapter(model)
     mass = torch.tensor([1.0, 2.0, 3.0])
     eff = moe.per_layer_efficiency(model, {"expert": mass, "shared": mass})
@@ -122,7 +122,7 @@ def test_efficiency_and_profile():
 
 
 def test_top_expert_mask_respects_scores_and_layer_cap():
-    model = tiny("qwen2moe")
+    model = tiny("qwen2_moe")
     lay = get_adapter(model)  # 2 layers, 6 experts, top-2: at most 4 blocked per layer
     scores = torch.tensor([[9.0, 8, 7, 6, 5, 4], [0.5, 0, 0, 0, 0, 0]])
     mask = blocking.top_expert_mask(scores, 5, lay)
@@ -141,7 +141,7 @@ def test_blocking_top_vs_random_runs_and_reports_drops():
 
 
 def test_bad_inputs_are_clear_errors():
-    dense, moe_model, b = tiny("llama"), tiny("qwen2moe"), facts(4)
+    dense, moe_model, b = tiny("llama"), tiny("qwen2_moe"), facts(4)
     with pytest.raises(AdapterError, match="needs an MoE model"):
         moe.attribute(dense, b, "expert")
     with pytest.raises(AdapterError, match="needs an MoE model"):
@@ -164,8 +164,8 @@ def test_bad_inputs_are_clear_errors():
         FactBatch(b.ids, b.mask, b.pos[:2], b.target, b.relation)
 
 
-@pytest.mark.parametrize("kind,unit", [("llama", "neuron"), ("llama", "head"), ("qwen2moe", "expert"),
-                                       ("qwen2moe", "shared")])
+@pytest.mark.parametrize("kind,unit", [("llama", "neuron"), ("llama", "head"), ("qwen2_moe", "expert"),
+                                       ("qwen2_moe", "shared")])
 def test_batched_ig_over_padded_prompts_equals_one_prompt_at_a_time(kind, unit):
     """One IG for the project: facts × layers × steps batched as rows of right-padded prompts give the numbers of
     the one-prompt KV-cache path DEPN uses, for every unit type."""
@@ -185,7 +185,7 @@ def test_batched_ig_over_padded_prompts_equals_one_prompt_at_a_time(kind, unit):
 
 
 def test_layer_and_joint_paths_coincide_on_one_layer():
-    model, b = tiny("qwen2moe", layers=1), facts(3)
+    model, b = tiny("qwen2_moe", layers=1), facts(3)
     for unit in ("expert", "head"):
         layer = attribute_ig(model, b, unit, steps=8, path="layer", positions="all")
         joint = attribute_ig(model, b, unit, steps=8, path="joint", positions="all")
@@ -195,7 +195,7 @@ def test_layer_and_joint_paths_coincide_on_one_layer():
 def test_per_layer_ig_completeness_for_experts_at_the_target_position():
     """Last layer of an MoE, gate at the target position only (no router downstream): Σ_experts IG equals
     f − f(that layer's experts off at the target position)."""
-    model, b = tiny("qwen2moe"), facts(4)
+    model, b = tiny("qwen2_moe"), facts(4)
     attr = attribute_ig(model, b, "expert", layers=[1], steps=48, rule="middle")
     with torch.no_grad():
         f1 = target_logprob(model, b)

@@ -13,7 +13,7 @@ from transformers import (
 )
 
 
-def tiny_qwen2moe(layers: int = 4, experts: int = 8) -> Qwen2MoeForCausalLM:
+def tiny_qwen2_moe(layers: int = 4, experts: int = 8) -> Qwen2MoeForCausalLM:
     torch.manual_seed(0)
     return Qwen2MoeForCausalLM(Qwen2MoeConfig(
         vocab_size=40, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,

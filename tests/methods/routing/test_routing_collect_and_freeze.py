@@ -12,7 +12,7 @@ from arx.methods.routing import (
     tripartite_selection,
 )
 
-from .routing_models import tiny_llama, tiny_mixtral, tiny_olmoe, tiny_qwen2moe
+from .routing_models import tiny_llama, tiny_mixtral, tiny_olmoe, tiny_qwen2_moe
 
 
 def corpus(n: int = 12, seq: int = 6):
@@ -23,7 +23,7 @@ def corpus(n: int = 12, seq: int = 6):
     return ids, mask, torch.arange(n) % 3
 
 
-@pytest.mark.parametrize("build", [tiny_qwen2moe, tiny_olmoe, tiny_mixtral])
+@pytest.mark.parametrize("build", [tiny_qwen2_moe, tiny_olmoe, tiny_mixtral])
 def test_counts_match_a_per_token_recount(build):
     model = build()
     ids, mask, lang = corpus()
@@ -43,7 +43,7 @@ def test_counts_match_a_per_token_recount(build):
     assert torch.allclose(p.sum(-1), torch.ones_like(p.sum(-1)))
 
 
-@pytest.mark.parametrize("build", [tiny_qwen2moe, tiny_olmoe, tiny_mixtral])
+@pytest.mark.parametrize("build", [tiny_qwen2_moe, tiny_olmoe, tiny_mixtral])
 def test_only_selected_experts_change_after_training(build):
     model = build()
     ids, mask, lang = corpus()
@@ -74,7 +74,7 @@ def test_only_selected_experts_change_after_training(build):
 
 
 def test_random_subnetwork_has_the_same_trainable_count_and_full_is_everything():
-    model = tiny_qwen2moe(layers=3)
+    model = tiny_qwen2_moe(layers=3)
     sel = {0: [1, 2], 1: [0, 5], 2: [7, 3]}
     rnd = random_selection(sel, num_experts=8, seed=0)
     assert {k: len(v) for k, v in rnd.items()} == {0: 2, 1: 2, 2: 2} and rnd != sel
@@ -89,7 +89,7 @@ def test_random_subnetwork_has_the_same_trainable_count_and_full_is_everything()
 def test_bad_inputs():
     with pytest.raises(RoutingError, match="LlamaForCausalLM has no sparse MoE layer.*qwen2_moe, olmoe, mixtral"):
         collect_routing(tiny_llama(), *corpus(), ["a", "b", "c"])
-    model = tiny_qwen2moe(layers=3)
+    model = tiny_qwen2_moe(layers=3)
     ids, mask, lang = corpus()
     with pytest.raises(RoutingError, match="language_ids must index languages"):
         collect_routing(model, ids, mask, lang, ["a", "b"])

@@ -50,20 +50,15 @@ def tpr_at_fpr(members: np.ndarray, nonmembers: np.ndarray, fpr: float) -> float
 
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title: str = "") -> None:
     """Log-log ROC of several attacks: ``{name: (member_scores, nonmember_scores)}``."""
-    import matplotlib
+    from arx.plots import saved_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    lo = 1.0
-    for name, (m, n) in curves.items():
-        f, t, _ = roc_curve(m, n)
-        lo = min(lo, 1.0 / len(n))
-        ax.plot(np.maximum(f, 1e-5), np.maximum(t, 1e-5), label=f"{name} (AUC {auc(m, n):.3f})")
-    ax.plot([lo, 1], [lo, 1], "k:", lw=0.8)
-    ax.set(xscale="log", yscale="log", xlim=(lo / 2, 1), ylim=(lo / 2, 1.05), xlabel="FPR", ylabel="TPR", title=title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with saved_figure(path, (4.5, 4.5), dpi=100) as (_, ax):
+        lo = 1.0
+        for name, (m, n) in curves.items():
+            f, t, _ = roc_curve(m, n)
+            lo = min(lo, 1.0 / len(n))
+            ax.plot(np.maximum(f, 1e-5), np.maximum(t, 1e-5), label=f"{name} (AUC {auc(m, n):.3f})")
+        ax.plot([lo, 1], [lo, 1], "k:", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlim=(lo / 2, 1), ylim=(lo / 2, 1.05), xlabel="FPR", ylabel="TPR",
+               title=title)
+        ax.legend(fontsize=7)
