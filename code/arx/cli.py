@@ -1,8 +1,9 @@
 """``arx``: the command line of the artifact (thin; the work is in ``arx.artifact``).
 
 Imports nothing heavy at module level (no torch, not even pydantic) so ``arx --help`` starts instantly.
-Every command takes ``--json``. Exit codes: 0 ok, 1 review found refuted / missing / tampered evidence,
-2 bad input or usage (one line naming file, field and fix; nothing written).
+Every command takes ``--json``. Exit codes: 0 ok (a refuted claim is a result, not a failure), 1 tampered,
+stale or missing evidence, or verdict drift under ``review --ci``, 2 bad input or usage (one line naming file,
+field and fix; nothing written).
 """
 
 from __future__ import annotations
@@ -69,15 +70,6 @@ def _summary(res) -> str:
     return f"{c.estimate:.3g}{ci}  {c.seeds_satisfying}/{len(res.seeds)} seeds{more}"
 
 
-def _evidence_summary(ins, check, seeds, source) -> str:
-    """One word when every seed's evidence is in the same state, else counts (``4 fresh, 1 missing``)."""
-    if check is None:
-        return "-"
-    states = [ins.state(check.evidence_for(s), source, "evidence").state for s in seeds]
-    counts = {st: states.count(st) for st in dict.fromkeys(states)}
-    return states[0] if len(counts) == 1 else ", ".join(f"{n} {st}" for st, n in counts.items())
-
-
 def cmd_status(args, out: Out) -> int:
     from arx.artifact.review import Inspector, judge
 
@@ -87,7 +79,7 @@ def cmd_status(args, out: Out) -> int:
     rows, lines = [], []
     for cid, claim in art.claims.items():
         res = judge(claim, scale, ins, art.claim_files[cid], seeds)
-        state = _evidence_summary(ins, claim.checks.get(scale), seeds, art.claim_files[cid])
+        state = res.evidence_state or "-"
         rows.append({"claim": cid, "paper": claim.paper, "verdict": res.verdict, "evidence": state,
                      "decision": res.decision, "reason": res.reason,
                      "conditions": [c.model_dump(mode="json") for c in res.conditions]})
@@ -112,20 +104,85 @@ def cmd_show(args, out: Out) -> int:
     return 0
 
 
+def _fail_on(args) -> tuple[str, ...]:
+    from arx.artifact.load import ArtifactError
+    from arx.artifact.review import FAIL_ON
+
+    wanted = tuple(w for w in (args.fail_on or "").split(",") if w) + (("inconclusive",) if args.strict else ())
+    bad = [w for w in wanted if w not in FAIL_ON]
+    if bad:
+        raise ArtifactError(None, "--fail-on", f"unknown verdict {bad[0]!r}", f"use {','.join(FAIL_ON)}")
+    return wanted
+
+
+def _problems_text(report) -> str:
+    text = ""
+    for title, items in (("TAMPERED EVIDENCE", report.tampered), ("STALE EVIDENCE", report.stale),
+                         ("EVIDENCE FROM A DIRTY TREE", report.dirty)):
+        if items:
+            text += f"\n\n{title}:\n" + "\n".join(f"  {t}" for t in items)
+    return text
+
+
 def cmd_review(args, out: Out) -> int:
     from arx.artifact.review import exit_code, review, write_report
 
     art, scale = _artifact(args)
+    fail_on = _fail_on(args)
     report = review(art, scale, args.claim or None)
-    path = write_report(art.root, report, partial=bool(args.claim))
-    code = exit_code(report, strict=args.strict, verdict_exit=not args.exit_zero_on_verdict)
+    if args.ci:
+        return _review_ci(args, out, art, report, fail_on)
+    path, report, written = write_report(art.root, report, partial=bool(args.claim))
+    code = exit_code(report, fail_on, allow_missing=args.allow_missing)
     rows = [[r.claim, r.verdict, r.reason] for r in report.results]
     text = _table(rows, ["claim", f"verdict ({scale})", "why"]) if rows else "no claims to review"
-    if report.tampered:
-        text += "\n\nTAMPERED EVIDENCE:\n" + "\n".join(f"  {t}" for t in report.tampered)
-    text += f"\n\nwritten: {path.relative_to(art.root)}"
+    text += _problems_text(report)
+    text += f"\n\n{'written' if written else 'unchanged'}: {path.relative_to(art.root)}"
     out.emit({**report.model_dump(mode="json"), "exit_code": code}, text)
     return code
+
+
+def _review_ci(args, out: Out, art, report, fail_on) -> int:
+    """Recompute, write nothing, compare with the report committed at --against; exit 1 on any drift or
+    evidence problem (dirty included)."""
+    from arx.artifact.drift import differences, report_at
+    from arx.artifact.review import exit_code
+
+    if args.claim:
+        from arx.artifact.load import ArtifactError
+
+        raise ArtifactError(None, "--ci", "reviews every claim", "drop --claim")
+    committed = report_at(art.root, args.against, report.scale)
+    changes = differences(committed, report)
+    code = max(exit_code(report, fail_on), 1 if changes or report.dirty or committed is None else 0)
+    text = f"review --ci at scale {report.scale} against {args.against}: "
+    if committed is None:
+        text += f"no committed report evidence/review/{report.scale}.json (run `arx review` and commit it)"
+    elif changes:
+        text += f"{len(changes)} change(s) without a committed report:\n" + _table(
+            [[c.claim, c.field, c.before, c.after] for c in changes], ["claim", "field", "committed", "recomputed"])
+    else:
+        text += f"{len(report.results)} verdicts as committed"
+    text += _problems_text(report)
+    text += f"\n\nexit {code}"
+    out.emit({"scale": report.scale, "against": args.against, "exit_code": code, "committed_report": committed is not None,
+              "changes": [c.__dict__ for c in changes], "tampered": report.tampered, "stale": report.stale,
+              "dirty": report.dirty, "results": [r.model_dump(mode="json") for r in report.results]}, text)
+    return code
+
+
+def cmd_diff(args, out: Out) -> int:
+    from arx.artifact.drift import differences, report_at
+
+    art, scale = _artifact(args)
+    before, after = report_at(art.root, args.rev1, scale), report_at(art.root, args.rev2, scale)
+    changes = differences(before, after)
+    where = f"{args.rev1} -> {args.rev2 or 'working tree'} (scale {scale})"
+    text = (f"{where}: no verdict, estimate or check changed" if not changes else
+            f"{where}\n" + _table([[c.claim, c.field, c.before, c.after] for c in changes],
+                                   ["claim", "field", args.rev1, args.rev2 or "working tree"]))
+    out.emit({"scale": scale, "from": args.rev1, "to": args.rev2, "changes": [c.__dict__ for c in changes]}, text)
+    return 0
 
 
 def cmd_trace(args, out: Out) -> int:
@@ -314,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     scaled.add_argument("--scale", help="small | medium | paper (default from ara.yaml)")
 
     p = argparse.ArgumentParser(prog="arx", description="Agent-native research artifact: claims, evidence, review.",
-                                epilog="exit codes: 0 ok, 1 refuted/missing/tampered evidence, 2 bad input")
+                                epilog="exit codes: 0 ok, 1 tampered/stale/missing evidence or verdict drift (review --ci), "
+                                       "2 bad input")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, fn, help_, parents=(common,)):
@@ -325,12 +383,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "claims table: computed verdict and evidence freshness", (common, scaled))
     sp = add("show", cmd_show, "one claim file and its current verdict", (common, scaled))
     sp.add_argument("claim")
-    sp = add("review", cmd_review, "static checks + computed verdicts, written to evidence/review.json",
-             (common, scaled))
-    sp.add_argument("--strict", action="store_true", help="inconclusive verdicts also exit 1")
+    sp = add("review", cmd_review, "static checks + verdicts computed over every seed, written to "
+             "evidence/review/<scale>.json when they change; exit 0 when every verdict was computed (refuted and "
+             "inconclusive included), 1 on tampered / stale / missing evidence, 2 on bad input", (common, scaled))
+    sp.add_argument("--fail-on", metavar="VERDICTS", help="also exit 1 on these verdicts: refuted,inconclusive")
+    sp.add_argument("--strict", action="store_true", help="same as --fail-on inconclusive")
+    sp.add_argument("--ci", action="store_true", help="write nothing; exit 1 when the recomputed verdicts differ from "
+                    "the committed report (--against), or evidence is tampered, stale, missing or from a dirty tree")
+    sp.add_argument("--against", default="HEAD", metavar="REV", help="revision of the report --ci compares with")
+    sp.add_argument("--allow-missing", action="store_true",
+                    help="missing seeds do not fail (a --config seeds=[...] run of fewer seeds than the scale lists)")
     sp.add_argument("--claim", action="append", default=[], help="review only this claim (repeatable)")
-    sp.add_argument("--exit-zero-on-verdict", action="store_true",
-                    help="exit 0 on refuted/missing (still 1 on tampered, 2 on bad input); used by workflow rules")
+    sp = add("diff", cmd_diff, "verdicts, estimates, intervals and checks that changed between two revisions' "
+             "reports", (common, scaled))
+    sp.add_argument("rev1", help="earlier revision, e.g. HEAD~3")
+    sp.add_argument("rev2", nargs="?", help="later revision (default: the working tree)")
     sp = add("compare", cmd_compare, "runs of one rule grouped by config minus seed: mean, interval, n and the "
              "config keys that differ between groups")
     sp.add_argument("rule", help="Snakemake rule name, e.g. depn_edit")

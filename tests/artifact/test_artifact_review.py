@@ -1,4 +1,4 @@
-"""Verdicts computed from evidence, integrity checks, exit codes and evidence/review.json."""
+"""Verdicts computed from evidence, integrity checks, exit codes and evidence/review/<scale>.json."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from artifact_helpers import snapshot
 
 from arx.artifact.review import compare
 from arx.artifact.schema import Check
@@ -45,17 +46,39 @@ def test_review_computes_verdicts_and_writes_report(arx, exp, art):
     report = json.loads(out)
     verdicts = {r["claim"]: r["verdict"] for r in report["results"]}
     assert verdicts == {"toy_fit_recovers_weights": "reproduced", "toy_fit_error_small": "refuted"}
-    assert code == 1 and report["exit_code"] == 1  # a refuted claim
-    assert json.loads((art / "evidence/review.json").read_text())["results"] == report["results"]
+    assert code == 0 and report["exit_code"] == 0  # a refuted claim is a result, not a failure
+    assert json.loads((art / "evidence/review/small.json").read_text())["results"] == report["results"]
     assert arx("review", "--claim", "toy_fit_recovers_weights")[0] == 0
-    assert arx("review", "--exit-zero-on-verdict")[0] == 0
+    assert arx("review", "--fail-on", "refuted")[0] == 1
+    code, _, err = arx("review", "--fail-on", "wrong")
+    assert code == 2 and "--fail-on" in err and "refuted,inconclusive" in err
+
+
+def test_unchanged_review_writes_nothing_and_prints_the_same_bytes(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    _, first, _ = arx("review", "--json")
+    path = art / "evidence/review/small.json"
+    stamp = path.stat().st_mtime_ns
+    _, second, _ = arx("review", "--json")
+    assert second == first and path.stat().st_mtime_ns == stamp
+    _, text, _ = arx("review")
+    assert "unchanged: evidence/review/small.json" in text
+
+
+def test_review_of_another_scale_keeps_this_scales_report(arx, exp, art):
+    assert exp("toy_fit")[0] == 0
+    arx("review")
+    small = (art / "evidence/review/small.json").read_text()
+    arx("review", "--scale", "paper")
+    assert (art / "evidence/review/small.json").read_text() == small
+    assert (art / "evidence/review/paper.json").is_file()
 
 
 def test_partial_review_merges_into_report(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     arx("review")
     arx("review", "--claim", "toy_fit_recovers_weights")
-    results = json.loads((art / "evidence/review.json").read_text())["results"]
+    results = json.loads((art / "evidence/review/small.json").read_text())["results"]
     assert {r["claim"] for r in results} == {"toy_fit_recovers_weights", "toy_fit_error_small"}
 
 
@@ -126,7 +149,7 @@ def test_tampered_metrics_exit_1_naming_the_file(arx, exp, art):
     doc = json.loads(p.read_text())
     doc["metrics"]["fit"]["weight_error"] = 0.0
     p.write_text(json.dumps(doc))
-    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    code, out, _ = arx("review", "--json")
     report = json.loads(out)
     assert code == 1 and report["tampered"] and "evidence/toy/toy_fit/small/seed_0/metrics.json" in report["tampered"][0]
     assert all(r["verdict"] == "inconclusive" for r in report["results"])
@@ -181,10 +204,10 @@ def test_dvc_tracked_outputs_not_pulled_are_not_tampering(arx, exp, art):
     (d / "arrays.dvc").write_text("outs:\n- md5: 4567.dir\n  path: arrays\n")
     (d / "weights.npy").unlink()
     shutil.rmtree(d / "arrays")
-    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    code, out, _ = arx("review", "--json")
     assert code == 0 and json.loads(out)["tampered"] == []
     (d / "arrays.dvc").unlink()  # no longer tracked: a missing output is now a problem
-    code, out, _ = arx("review", "--exit-zero-on-verdict", "--json")
+    code, out, _ = arx("review", "--json")
     assert code == 1 and "residuals.npy: listed in" in json.loads(out)["tampered"][0]
 
 
@@ -246,3 +269,67 @@ def test_items_that_do_not_fit_their_key_are_bad_input(arx, exp, art, condition,
         path.write_text(path.read_text().replace("comparator: '>=', threshold: -9.0}", "paired: false, "
                                                  "comparator: '>=', threshold: -9.0}"))
         assert arx("review", "--claim", "toy_fit_recovers_weights")[0] == 0
+
+
+def _git(art, *args):
+    import subprocess
+
+    res = subprocess.run(["git", *args], cwd=art, capture_output=True, text=True,
+                         env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                              "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(art), "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+@pytest.fixture
+def committed(arx, exp, art):
+    """The fixture artifact as a git repository whose evidence and report are committed."""
+    _git(art, "init", "-q")
+    _git(art, "add", "-A")
+    _git(art, "commit", "-q", "-m", "code")
+    assert exp("toy_fit")[0] == 0
+    assert arx("review")[0] == 0
+    _git(art, "add", "-A")
+    _git(art, "commit", "-q", "-m", "evidence")
+    return art
+
+
+def test_review_ci_passes_on_a_clean_checkout_and_writes_nothing(arx, committed):
+    before = snapshot(committed)
+    code, out, _ = arx("review", "--ci", "--json")
+    assert code == 0 and json.loads(out)["changes"] == [] and snapshot(committed) == before
+
+
+def test_review_ci_fails_on_tampered_evidence(arx, committed):
+    p = committed / "evidence/toy/toy_fit/small/seed_1/metrics.json"
+    doc = json.loads(p.read_text())
+    doc["metrics"]["fit"]["r2"] = 0.5
+    p.write_text(json.dumps(doc))
+    code, out, _ = arx("review", "--ci", "--json")
+    assert code == 1 and "seed_1/metrics.json" in json.loads(out)["tampered"][0]
+
+
+def test_review_ci_fails_on_a_threshold_edited_without_rerunning_and_diff_shows_it(arx, committed):
+    path = committed / CLAIM
+    path.write_text(path.read_text().replace("threshold: 0.9\n  paper:", "threshold: 0.95\n  paper:", 1))
+    code, out, _ = arx("review", "--ci", "--json")
+    changes = json.loads(out)["changes"]
+    assert code == 1 and {(c["claim"], c["field"]) for c in changes} >= {("toy_fit_recovers_weights", "check")}
+    _, text, _ = arx("review", "--ci")
+    assert "fit.r2 >= 0.95" in text and "fit.r2 >= 0.9" in text
+    arx("review")  # the new report, not yet committed: diff against HEAD lists the change
+    _, out, _ = arx("diff", "HEAD", "--json")
+    assert [c["field"] for c in json.loads(out)["changes"] if c["claim"] == "toy_fit_recovers_weights"][0] == "check"
+    _git(committed, "commit", "-qam", "threshold")
+    _, out, _ = arx("diff", "HEAD~1", "HEAD", "--json")
+    assert json.loads(out)["changes"] and arx("review", "--ci")[0] == 0
+    code, _, err = arx("diff", "nope")
+    assert code == 2 and "not a commit" in err
+
+
+def test_review_ci_fails_on_evidence_from_a_dirty_tree(arx, exp, committed):
+    src = committed / "workflows/config/toy.yaml"
+    src.write_text(src.read_text() + "# an uncommitted edit\n")
+    assert exp("toy_fit")[0] == 0
+    code, out, _ = arx("review", "--ci", "--json")
+    assert code == 1 and len(json.loads(out)["dirty"]) == 3

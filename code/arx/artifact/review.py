@@ -24,7 +24,12 @@ from .exploration import NODES, node_path, now_iso, state_dir
 from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
 from .schema import CheckResult, Claim, Condition, ConditionResult, IntervalRule, MetricsFile, ReviewReport
 
-REVIEW_FILE = Path("evidence") / "review.json"
+REVIEW_DIR = Path("evidence") / "review"
+
+
+def report_path(scale: str) -> Path:
+    """``evidence/review/<scale>.json``: one report per scale, so reviewing one scale never replaces another's."""
+    return REVIEW_DIR / f"{scale}.json"
 
 
 @dataclass
@@ -170,8 +175,18 @@ class Inspector:
         except ArtifactError as e:
             return "stale (config)", f"config no longer builds: {e.one_line()}"
         then = prov.config_source if prov.config_source is not None else prov.config
-        if json.loads(json.dumps(now)) != then:
-            changed = sorted(k for k in {*now, *then} if now.get(k) != then.get(k))
+        def recorded(x: Any) -> Any:  # as arx.run records it: NaN becomes null
+            if isinstance(x, dict):
+                return {k: recorded(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [recorded(v) for v in x]
+            return None if isinstance(x, float) and math.isnan(x) else x
+
+        def same(a: Any, b: Any) -> bool:
+            return json.dumps(recorded(a), sort_keys=True) == json.dumps(recorded(b), sort_keys=True)
+
+        if not same(now, then):
+            changed = sorted(k for k in {*now, *then} if not same(now.get(k), then.get(k)))
             return "stale (config)", f"config changed since the run ({', '.join(changed)})"
         return None
 
@@ -312,6 +327,12 @@ def rule_problems(claim: Claim, scale: str, seeds: list[int], source: str) -> No
                             f"set min between {n // 2 + 1} and {n}")
 
 
+def summarise_states(states: list[str]) -> str:
+    """One word when every seed's evidence is in the same state, else counts (``4 fresh, 1 missing``)."""
+    counts = {st: states.count(st) for st in dict.fromkeys(states)}
+    return states[0] if len(counts) == 1 else ", ".join(f"{n} {st}" for st, n in counts.items())
+
+
 def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int]) -> CheckResult:
     """The claim's verdict at ``scale`` from its evidence at every seed of the scale, by its decision rule."""
     check = claim.checks.get(scale)
@@ -321,7 +342,8 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
     states = {s: ins.state(check.evidence_for(s), source, f"checks.{scale}.evidence") for s in seeds}
     present = [s for s, st in states.items() if st.state != "missing"]
     base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all(),
-                decision=check.decision.describe(), seeds=seeds, seeds_present=present)
+                decision=check.decision.describe(), seeds=seeds, seeds_present=present,
+                evidence_state=summarise_states([st.state for st in states.values()]))
     rerun = f"snakemake reproduce_claim_{claim.id} --config scale={scale}"
     tampered = [st for st in states.values() if st.state == "tampered"]
     if tampered:
@@ -380,39 +402,66 @@ def review(art: Artifact, scale: str, claim_ids: list[str] | None = None) -> Rev
             resolve_evidence(art.root, check.evidence_for(0), art.claim_files[cid], f"checks.{s}.evidence")
     seeds = art.manifest.scales[scale].seeds
     results = [judge(art.claims[c], scale, ins, art.claim_files[c], seeds) for c in (claim_ids or art.claims)]
-    tampered = sorted({p for st in ins._cache.values() for p in st.problems})
-    return ReviewReport(scale=scale, generated=now_iso(), tampered=tampered, results=results)
+    states = list(ins._cache.values())
+    return ReviewReport(scale=scale, generated=now_iso(), results=results,
+                        tampered=sorted({p for st in states for p in st.problems}),
+                        stale=sorted(f"{st.path}: {st.state}: {st.detail}" for st in states
+                                     if st.state.startswith("stale")),
+                        dirty=sorted(st.path for st in states if st.state == "dirty"))
 
 
-def write_report(root: Path, report: ReviewReport, partial: bool) -> Path:
-    """Write ``evidence/review.json`` atomically; a partial (``--claim``) review merges into the existing one."""
-    path = root / REVIEW_FILE
+def same_results(a: ReviewReport, b: ReviewReport) -> bool:
+    """Equal but for the time they were generated."""
+    return a.model_dump(exclude={"generated"}) == b.model_dump(exclude={"generated"})
+
+
+def read_report(path: Path) -> ReviewReport | None:
+    try:
+        return ReviewReport.model_validate_json(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_report(root: Path, report: ReviewReport, partial: bool) -> tuple[Path, ReviewReport, bool]:
+    """Write ``evidence/review/<scale>.json`` atomically when its results changed; a partial (``--claim``) review
+    merges into the existing one. Returns (path, the report as stored, whether it was written).
+
+    Why only on change: a read-only review must not dirty git; an unchanged report keeps its ``generated`` time,
+    so ``arx review --json`` prints the same bytes on the same evidence.
+    """
+    path = root / report_path(report.scale)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(state_dir(root) / "review.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if partial and path.is_file():
-            try:
-                old = ReviewReport.model_validate_json(path.read_text())
-            except ValueError:
-                old = None
-            if old is not None and old.scale == report.scale:
-                mine = {r.claim for r in report.results}
-                report = report.model_copy(update={
-                    "results": sorted([r for r in old.results if r.claim not in mine] + report.results,
-                                      key=lambda r: r.claim),
-                    "tampered": sorted(set(old.tampered) | set(report.tampered)),
-                })
+        old = read_report(path) if path.is_file() else None
+        if partial and old is not None and old.scale == report.scale:
+            mine = {r.claim for r in report.results}
+            report = report.model_copy(update={
+                "results": sorted([r for r in old.results if r.claim not in mine] + report.results,
+                                  key=lambda r: r.claim),
+                "tampered": sorted(set(old.tampered) | set(report.tampered)),
+                "stale": sorted(set(old.stale) | set(report.stale)),
+                "dirty": sorted(set(old.dirty) | set(report.dirty)),
+            })
+        if old is not None and same_results(old, report):
+            return path, old, False
         tmp = path.with_name(f".review.{os.getpid()}.tmp")
         tmp.write_text(report.model_dump_json(indent=2) + "\n")
         os.replace(tmp, path)
-    return path
+    return path, report, True
 
 
-def exit_code(report: ReviewReport, strict: bool = False, verdict_exit: bool = True) -> int:
-    if report.tampered:
+#: what ``--fail-on`` accepts besides the evidence problems that always fail
+FAIL_ON = ("refuted", "inconclusive")
+
+
+def exit_code(report: ReviewReport, fail_on: tuple[str, ...] = (), allow_missing: bool = False) -> int:
+    """0 when every verdict was computed from sound evidence (refuted and inconclusive are results); 1 when
+    evidence is tampered, stale or missing (``allow_missing``: a run of fewer seeds than the scale lists), or
+    a verdict is one the caller asked to fail on."""
+    if report.tampered or report.stale:
         return 1
-    if not verdict_exit:
-        return 0
-    bad = {"refuted"} | ({"inconclusive"} if strict else set())
     missing = any(r.reason.startswith("evidence missing") for r in report.results)
-    return 1 if missing or any(r.verdict in bad for r in report.results) else 0
+    if missing and not allow_missing:
+        return 1
+    return 1 if any(r.verdict in fail_on for r in report.results) else 0

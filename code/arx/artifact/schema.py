@@ -430,6 +430,8 @@ class CheckResult(Strict):
     decision: str | None = Field(default=None, description="the decision rule, e.g. '95% interval'")
     seeds: list[int] = Field(default_factory=list, description="the scale's seeds the rule needs")
     seeds_present: list[int] = Field(default_factory=list)
+    evidence_state: str | None = Field(default=None, description="fresh / stale (code) / ... over the seeds' files, "
+                                       "e.g. '4 fresh, 1 missing'")
     conditions: list[ConditionResult] = Field(default_factory=list)
 
 
@@ -438,6 +440,9 @@ class ReviewReport(Strict):
     generated: str
     errors: list[str] = Field(default_factory=list)
     tampered: list[str] = Field(default_factory=list)
+    stale: list[str] = Field(default_factory=list, description="evidence whose code or config changed since its run")
+    dirty: list[str] = Field(default_factory=list, description="evidence produced from a working tree with "
+                             "uncommitted changes (review --ci fails on it)")
     results: list[CheckResult] = Field(default_factory=list)
 
 

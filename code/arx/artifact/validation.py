@@ -55,7 +55,7 @@ def kind_of(relpath: str) -> str:
         return "claim"
     if p.parts[:2] == ("exploration", "nodes"):
         return "node"
-    if p.parts[:1] == ("evidence",) and p.name == "review.json":
+    if p.parts[:2] == ("evidence", "review") and p.suffix == ".json":
         return "review"
     if p.parts[:1] == ("evidence",) and p.suffix == ".json":
         return "metrics"
@@ -116,7 +116,8 @@ def validate_all(root: Path) -> list[str]:
     files = [root / MANIFEST, *sorted((root / "logic" / "papers").glob("*.yaml")),
              *sorted((root / "logic" / "claims").glob("*.yaml")),
              *sorted((root / "exploration" / "nodes").glob("*.yaml")),
-             *sorted((root / "evidence").rglob("metrics.json"))]
+             *sorted((root / "evidence").rglob("metrics.json")),
+             *sorted((root / "evidence" / "review").glob("*.json"))]
     return validate_files(root, files)
 
 
