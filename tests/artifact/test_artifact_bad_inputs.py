@@ -177,3 +177,19 @@ def test_decision_rule_that_cannot_decide_is_bad_input(arx, art, decision, needl
 def test_pooled_without_items_is_bad_input(arx, art):
     edit(art, CLAIM, "    threshold: 0.9\n  paper:", "    threshold: 0.9\n    pooled: true\n  paper:")
     expect_bad(arx, art, CLAIM, "pooled needs items", args=("validate",))
+
+
+@pytest.mark.parametrize("old, new, needle", [
+    ("statement: Least", "statement: TODO Least", "statement: still holds a TODO"),
+    ("falsification: R^2 below 0.9 on the held-out split", "falsification: ' '", "falsification: is empty"),
+    ("almost exactly when noise is small.", "exactly when noise is small.", "not verbatim in the abstract_sentences"),
+])
+def test_vacuous_claim_is_bad_input(arx, art, old, new, needle):
+    edit(art, CLAIM, old, new)
+    for command in ("validate", "review", "status"):
+        expect_bad(arx, art, CLAIM, needle, args=(command,))
+
+
+def test_untouched_scaffold_fails_validation(arx, art):
+    assert arx("new-claim", "toy_scaffold", "--paper", "toy")[0] == 0
+    expect_bad(arx, art, "logic/claims/toy_scaffold.yaml", "TODO", args=("validate",))

@@ -316,10 +316,48 @@ def check_references(art: Artifact) -> None:
             if scale not in scales:
                 raise ArtifactError(f, f"checks.{scale}", f"unknown scale {scale!r}",
                                     f"use one of {', '.join(scales)}")
+        check_not_vacuous(claim, art.papers[claim.paper], f)
     cycle = find_cycle({cid: c.depends_on for cid, c in art.claims.items()})
     if cycle:
         raise ArtifactError(art.claim_files[cycle[0]], "depends_on",
                             f"dependency cycle {' -> '.join(cycle)}", "remove one depends_on edge of the cycle")
+
+
+def _strings(value: Any, where: str) -> list[tuple[str, str]]:
+    """Every string in a dumped model with its dotted field name."""
+    if isinstance(value, str):
+        return [(where, value)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(value, list):
+        return [s for i, v in enumerate(value) for s in _strings(v, f"{where}.{i}")]
+    return []
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_not_vacuous(claim: Claim, paper: Paper, source: str) -> None:
+    """A claim that says nothing cannot be reproduced: no TODO left, the statement, falsification and quote
+    written, and a quote from the abstract standing verbatim (whitespace aside) in the paper's abstract sentences.
+
+    Why: an untouched ``arx new-claim`` scaffold used to pass validation and be computed as reproduced.
+    """
+    dumped = claim.model_dump(mode="json", exclude={"history"})
+    for field_, text in _strings(dumped, ""):
+        if "TODO" in text:
+            raise ArtifactError(source, field_, "still holds a TODO from the scaffold", "write the real text")
+    for field_, text in (("statement", claim.statement), ("falsification", claim.falsification),
+                         ("paper_reports.quote", claim.paper_reports.quote),
+                         ("paper_reports.figure", claim.paper_reports.figure)):
+        if not text.strip():
+            raise ArtifactError(source, field_, "is empty", "say it in a sentence: a claim must be falsifiable")
+    if claim.paper_reports.source == "abstract" and not any(
+            _normalised(claim.paper_reports.quote) in _normalised(s) for s in paper.abstract_sentences):
+        raise ArtifactError(source, "paper_reports.quote", f"is not verbatim in the abstract_sentences of "
+                            f"logic/papers/{paper.id}.yaml", "quote the abstract exactly, or set paper_reports.source "
+                            "to where the sentence comes from (e.g. 'Section 4.2' or 'recalled')")
 
 
 def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
