@@ -333,3 +333,12 @@ def test_review_ci_fails_on_evidence_from_a_dirty_tree(arx, exp, committed):
     assert exp("toy_fit")[0] == 0
     code, out, _ = arx("review", "--ci", "--json")
     assert code == 1 and len(json.loads(out)["dirty"]) == 3
+
+
+def test_check_rule_must_be_the_rule_that_produced_the_evidence(arx, exp, art):
+    assert exp("toy_fit", "--rule", "toy_fit")[0] == 0
+    assert arx("review")[0] == 0
+    path = art / CLAIM
+    path.write_text(path.read_text().replace("rule: toy_fit", "rule: toy_fail", 1))
+    code, _, err = arx("review", "--claim", "toy_fit_recovers_weights")
+    assert code == 2 and "checks.small.rule" in err and "produced by rule 'toy_fit'" in err and "set rule: toy_fit" in err

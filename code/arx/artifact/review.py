@@ -100,6 +100,7 @@ class Inspector:
         self.art = art
         self.root = art.root
         self._cache: dict[str, EvidenceState] = {}
+        self.rules: dict[str, str | None] = {}  # metrics path -> the Snakemake rule its run node recorded
         self._dvc = {rel(p, self.root): (f, d) for p, f, d in dvc_entries(self.root)} \
             if (self.root / "evidence").is_dir() else {}
 
@@ -131,6 +132,7 @@ class Inspector:
         if run_id and node_path(self.root, run_id).is_file():
             run = load_node(node_path(self.root, run_id), self.root).run
             recorded = run.evidence.get(path) if run else None
+            self.rules[path] = run.rule if run else None
         if recorded is None:
             problems.append(f"{path}: no hash recorded for it by a run (run node {run_id or '?'} missing); "
                             "produced outside arx.run? re-run its rule")
@@ -348,6 +350,11 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
     tampered = [st for st in states.values() if st.state == "tampered"]
     if tampered:
         return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {tampered[0].detail}")
+    for s in present:
+        made_by = ins.rules.get(states[s].path)
+        if made_by is not None and made_by != check.rule:
+            raise ArtifactError(source, f"checks.{scale}.rule", f"names rule {check.rule!r}, but {states[s].path} was "
+                                f"produced by rule {made_by!r} (its run node)", f"set rule: {made_by}")
     other = sorted({st.metrics.provenance.scale for s, st in states.items() if s in present} - {scale})
     if other:
         return CheckResult(**base, verdict="inconclusive",
