@@ -342,3 +342,9 @@ def test_check_rule_must_be_the_rule_that_produced_the_evidence(arx, exp, art):
     path.write_text(path.read_text().replace("rule: toy_fit", "rule: toy_fail", 1))
     code, _, err = arx("review", "--claim", "toy_fit_recovers_weights")
     assert code == 2 and "checks.small.rule" in err and "produced by rule 'toy_fit'" in err and "set rule: toy_fit" in err
+
+
+def test_diff_against_a_malformed_report_is_a_clear_error(arx, committed):
+    (committed / "evidence/review/small.json").write_text("{not json")
+    code, _, err = arx("diff", "HEAD")
+    assert code == 2 and "evidence/review/small.json" in err and "arx review" in err

@@ -31,7 +31,13 @@ def report_at(root: Path, rev: str | None, scale: str) -> ReviewReport | None:
     path = report_path(scale)
     if rev is None:
         full = root / path
-        return ReviewReport.model_validate_json(full.read_text()) if full.is_file() else None
+        if not full.is_file():
+            return None
+        try:
+            return ReviewReport.model_validate_json(full.read_text())
+        except ValueError as e:
+            raise ArtifactError(path.as_posix(), None, f"not a valid review report ({e.__class__.__name__})",
+                                "regenerate it with `arx review`") from None
     ok = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
                         capture_output=True, text=True)
     if ok.returncode != 0:
@@ -53,7 +59,7 @@ def _fmt(x: float | None) -> str:
 
 def _summary(r: CheckResult) -> dict[str, str]:
     out = {"verdict": r.verdict, "check": r.check or "-", "decision": r.decision or "-"}
-    for i, c in enumerate(r.conditions):
+    for c in r.conditions:
         tag = c.subject if len(r.conditions) > 1 else "estimate"
         out[tag] = _fmt(c.estimate)
         out[f"{tag} interval"] = "-" if not c.interval else f"[{_fmt(c.interval[0])}, {_fmt(c.interval[1])}]"
