@@ -54,8 +54,8 @@ def _artifact(args):
     from arx.artifact.load import load_artifact
 
     art = load_artifact(_root())
-    for warning in art.warnings():
-        print(f"arx: warning: {warning}", file=sys.stderr)
+    for warning in art.warnings:
+        print(f"arx: warning: {warning.one_line()}", file=sys.stderr)
     return art, art.scale(getattr(args, "scale", None))
 
 
@@ -71,32 +71,46 @@ def _summary(res) -> str:
 
 
 def cmd_status(args, out: Out) -> int:
-    from arx.artifact.review import Inspector, judge
+    from arx.artifact.review import Inspector, judge, registrations_at
 
     art, scale = _artifact(args)
     ins = Inspector(art)
     seeds = art.seeds(scale)
+    results = {cid: judge(claim, scale, ins, art.claim_files[cid], seeds) for cid, claim in art.claims.items()}
+    regs = registrations_at(art, scale, ins, list(results))
     rows, lines = [], []
-    for cid, claim in art.claims.items():
-        res = judge(claim, scale, ins, art.claim_files[cid], seeds)
+    for cid, res in results.items():
         state = res.evidence_state or "-"
-        rows.append({"claim": cid, "paper": claim.paper, "verdict": res.verdict, "evidence": state,
-                     "decision": res.decision, "reason": res.reason,
+        reg = regs.get(cid)
+        recalled = art.claims[cid].paper_reports.source == "recalled"
+        rows.append({"claim": cid, "paper": art.claims[cid].paper, "verdict": res.verdict, "evidence": state,
+                     "decision": res.decision, "reason": res.reason, "recalled_quote": recalled,
+                     "registration": reg.as_json() if reg else None,
                      "conditions": [c.model_dump(mode="json") for c in res.conditions]})
-        lines.append([cid, claim.paper, res.verdict, _summary(res), state])
+        lines.append([cid, art.claims[cid].paper, res.verdict, _summary(res), state,
+                      (reg.status if reg else "-") + (", recalled quote" if recalled else "")])
     text = _table(lines, ["claim", "paper", f"verdict ({scale})", "estimate [interval]  seeds satisfying",
-                          "evidence"]) if rows else "no claims in logic/claims/"
+                          "evidence", "registration"]) if rows else "no claims in logic/claims/"
     out.emit({"scale": scale, "seeds": seeds, "claims": rows}, text)
     return 0
 
 
+def cmd_codes(args, out: Out) -> int:
+    from arx.artifact.diagnostics import CODES
+
+    rows = [{"code": k, "name": c.name, "severity": c.severity, "summary": c.summary} for k, c in CODES.items()]
+    out.emit({"codes": rows}, _table([[r["code"], r["name"], r["severity"], r["summary"]] for r in rows],
+                                     ["code", "name", "severity", "what it means"]))
+    return 0
+
+
 def cmd_show(args, out: Out) -> int:
-    from arx.artifact.load import ArtifactError
+    from arx.artifact.diagnostics import ArtifactError
     from arx.artifact.review import Inspector, judge
 
     art, scale = _artifact(args)
     if args.claim not in art.claims:
-        raise ArtifactError(None, "claim", f"no claim {args.claim!r}", "see `arx status` for claim ids")
+        raise ArtifactError(None, "claim", f"no claim {args.claim!r}", "see `arx status` for claim ids", code="ARX501")
     claim = art.claims[args.claim]
     res = judge(claim, scale, Inspector(art), art.claim_files[args.claim], art.seeds(scale))
     text = (art.root / art.claim_files[args.claim]).read_text() + f"\n# verdict at {scale}: {res.verdict} ({res.reason})"
@@ -105,20 +119,20 @@ def cmd_show(args, out: Out) -> int:
 
 
 def _fail_on(args) -> tuple[str, ...]:
-    from arx.artifact.load import ArtifactError
+    from arx.artifact.diagnostics import ArtifactError
     from arx.artifact.review import FAIL_ON
 
     wanted = tuple(w for w in (args.fail_on or "").split(",") if w) + (("inconclusive",) if args.strict else ())
     bad = [w for w in wanted if w not in FAIL_ON]
     if bad:
-        raise ArtifactError(None, "--fail-on", f"unknown verdict {bad[0]!r}", f"use {','.join(FAIL_ON)}")
+        raise ArtifactError(None, "--fail-on", f"unknown verdict {bad[0]!r}", f"use {','.join(FAIL_ON)}", code="ARX502")
     return wanted
 
 
 def _problems_text(report) -> str:
     text = ""
     for title, items in (("TAMPERED EVIDENCE", report.tampered), ("STALE EVIDENCE", report.stale),
-                         ("EVIDENCE FROM A DIRTY TREE", report.dirty)):
+                         ("EVIDENCE FROM A DIRTY TREE", report.dirty), ("WARNINGS", report.warnings)):
         if items:
             text += f"\n\n{title}:\n" + "\n".join(f"  {t}" for t in items)
     return text
@@ -129,7 +143,7 @@ def cmd_review(args, out: Out) -> int:
 
     art, scale = _artifact(args)
     fail_on = _fail_on(args)
-    report = review(art, scale, args.claim or None)
+    report = review(art, scale, args.claim or None, strict=args.strict)
     if args.ci:
         return _review_ci(args, out, art, report, fail_on)
     path, report, written = write_report(art.root, report, partial=bool(args.claim))
@@ -149,9 +163,9 @@ def _review_ci(args, out: Out, art, report, fail_on) -> int:
     from arx.artifact.review import exit_code
 
     if args.claim:
-        from arx.artifact.load import ArtifactError
+        from arx.artifact.diagnostics import ArtifactError
 
-        raise ArtifactError(None, "--ci", "reviews every claim", "drop --claim")
+        raise ArtifactError(None, "--ci", "reviews every claim", "drop --claim", code="ARX502")
     committed = report_at(art.root, args.against, report.scale)
     changes = differences(committed, report)
     code = max(exit_code(report, fail_on), 1 if changes or report.dirty or committed is None else 0)
@@ -186,9 +200,11 @@ def cmd_diff(args, out: Out) -> int:
 
 
 def cmd_trace(args, out: Out) -> int:
+    from arx.artifact.diagnostics import ArtifactError
     from arx.artifact.exploration import iter_nodes
-    from arx.artifact.load import ArtifactError
-    from arx.artifact.review import check_graph
+    from arx.artifact.load import load_artifact
+    from arx.artifact.runs import claim_runs, previous_runs
+    from arx.artifact.validation import check_graph
 
     root = _root()
     check_graph(root)
@@ -197,10 +213,15 @@ def cmd_trace(args, out: Out) -> int:
     for n in nodes.values():
         for p in n.parents:
             children[p].append(n.id)
-    about_claim = sorted(i for i, n in nodes.items() if args.id and args.id in (n.claims or []))
+    previous = previous_runs(nodes.values())
+    about_claim: list[str] = []
+    if args.id and args.id not in nodes:  # a claim: its notes and every run that fed it (derived, not typed)
+        art = load_artifact(root)
+        runs = claim_runs(art, nodes.values(), args.id) if args.id in art.claims else []
+        about_claim = sorted({i for i, n in nodes.items() if args.id in n.claims} | {n.id for n in runs})
     if args.id and args.id not in nodes and not about_claim:
         raise ArtifactError(None, "id", f"no node and no node about a claim {args.id!r} in exploration/nodes",
-                            "run `arx trace` to list ids, or `arx status` for claim ids")
+                            "run `arx trace` to list ids, or `arx status` for claim ids", code="ARX501")
     if args.id:  # a node's subtree, or every node about a claim (each with what grew from it)
         roots = [args.id] if args.id in nodes else [i for i in about_claim
                                                      if not set(nodes[i].parents) & set(about_claim)]
@@ -208,8 +229,11 @@ def cmd_trace(args, out: Out) -> int:
         roots = [i for i, n in nodes.items() if not n.parents]
 
     def label(n) -> str:
-        kind = f"run:{n.run.status}" if n.run else n.type
-        return f"{n.id}  [{kind}]  {n.title}"
+        if not n.run:
+            return f"{n.id}  [{n.type}]  {n.title}"
+        seed = f" seed {n.run.wildcards['seed']}" if "seed" in n.run.wildcards else ""
+        after = f"  (after {previous[n.id]})" if previous.get(n.id) else ""
+        return f"{n.id}  [run:{n.run.status}]  {n.run.rule or n.title}{seed} {n.run.started[:16]}{after}"
 
     lines: list[str] = []
     seen: set[str] = set()
@@ -220,7 +244,7 @@ def cmd_trace(args, out: Out) -> int:
             return {"id": i}
         seen.add(i)
         return {"id": i, "type": nodes[i].type, "title": nodes[i].title,
-                "status": nodes[i].run.status if nodes[i].run else None,
+                "status": nodes[i].run.status if nodes[i].run else None, "previous": previous.get(i),
                 "children": [walk(c, depth + 1) for c in sorted(children[i])]}
 
     tree = [walk(r, 0) for r in sorted(roots)]
@@ -229,41 +253,87 @@ def cmd_trace(args, out: Out) -> int:
 
 
 def cmd_note(args, out: Out) -> int:
+    from arx.artifact.diagnostics import ArtifactError
     from arx.artifact.exploration import add_note
-    from arx.artifact.load import ArtifactError, find_root
+    from arx.artifact.load import find_root
 
     root = find_root()
     for c in args.claim:
         if not (root / "logic" / "claims" / f"{c}.yaml").is_file():
-            raise ArtifactError(None, "--claim", f"no claim {c!r}", "see `arx status` for claim ids")
-    node = add_note(root, args.type, args.title, args.body or "", args.parent, args.claim, args.author)
+            raise ArtifactError(None, "--claim", f"no claim {c!r}", "see `arx status` for claim ids", code="ARX501")
+    from arx.artifact.schema import NOTE_FIELDS
+
+    fields = {name: getattr(args, name) for names in NOTE_FIELDS.values() for name in names}
+    node = add_note(root, args.type, args.title, args.body or "", args.parent, args.claim, args.author, fields)
     out.emit(node.model_dump(mode="json", exclude_none=True), f"exploration/nodes/{node.id}.yaml")
     return 0
+
+
+def _decision(text: str) -> dict[str, Any]:
+    """``interval`` | ``interval:0.9`` | ``all_seeds`` | ``seeds_passing:4`` as a decision mapping."""
+    from arx.artifact.diagnostics import ArtifactError
+
+    kind, _, arg = text.partition(":")
+    try:
+        if kind == "interval":
+            return {"kind": "interval", "level": float(arg) if arg else 0.95}
+        if kind == "all_seeds" and not arg:
+            return {"kind": "all_seeds"}
+        if kind == "seeds_passing":
+            return {"kind": "seeds_passing", "min": int(arg)}
+    except ValueError:
+        pass
+    raise ArtifactError(None, "--decision", f"{text!r} is not a decision rule",
+                        "use interval[:LEVEL], all_seeds or seeds_passing:MIN", code="ARX502")
+
+
+def _also(text: str) -> dict[str, Any]:
+    """``'KEY OP THRESHOLD'`` or ``'KEY - MINUS OP THRESHOLD'`` as one more condition."""
+    from arx.artifact.diagnostics import ArtifactError
+
+    parts = text.split()
+    if len(parts) in (3, 5) and parts[-2] in (">=", "<=", ">", "<"):
+        try:
+            cond: dict[str, Any] = {"key": parts[0], "comparator": parts[-2], "threshold": float(parts[-1])}
+        except ValueError:
+            cond = {}
+        if cond and len(parts) == 5 and parts[1] == "-":
+            cond["minus"] = parts[2]
+        if cond and (len(parts) == 3 or "minus" in cond):
+            return cond
+    raise ArtifactError(None, "--also", f"{text!r} is not a condition",
+                        "write 'KEY >= 0.5' or 'KEY - MINUS > 0' (comparator >=, <=, > or <)", code="ARX502")
 
 
 def cmd_new_claim(args, out: Out) -> int:
     import yaml
 
-    from arx.artifact.load import ArtifactError, find_root, load_manifest, rel, validate
+    from arx.artifact.diagnostics import ArtifactError
+    from arx.artifact.load import find_root, load_manifest, rel, validate
     from arx.artifact.schema import Claim
 
     root = find_root()
     manifest = load_manifest(root)
     path = root / "logic" / "claims" / f"{args.id}.yaml"
     if path.exists():
-        raise ArtifactError(rel(path, root), None, "claim file already exists", "pick another id or edit the file")
+        raise ArtifactError(rel(path, root), None, "claim file already exists", "pick another id or edit the file", code="ARX506")
     if args.paper not in manifest.papers:
-        raise ArtifactError(None, "--paper", f"unknown paper {args.paper!r}", f"use one of {', '.join(manifest.papers)}")
+        raise ArtifactError(None, "--paper", f"unknown paper {args.paper!r}", f"use one of {', '.join(manifest.papers)}",
+                            code="ARX501")
     check: dict[str, Any] = {
         "rule": args.rule or f"{args.paper}_TODO",
         "evidence": args.evidence or f"evidence/{args.paper}/{args.paper}_TODO/small/seed_{{seed}}/metrics.json",
-        "key": args.key or "TODO", "comparator": args.comparator, "decision": {"kind": "interval", "level": 0.95}}
+        "key": args.key or "TODO", "comparator": args.comparator, "decision": _decision(args.decision)}
+    if args.minus:
+        check["minus"] = args.minus
     if args.comparator == "between":
         check["thresholds"] = args.thresholds or [0.0, 1.0]
     else:
         check["threshold"] = args.threshold if args.threshold is not None else 0.0
         if args.comparator == "abs_diff_le":
             check["reference"] = args.reference if args.reference is not None else 0.0
+    if args.also:
+        check["also"] = [_also(a) for a in args.also]
     data = {"id": args.id, "paper": args.paper, "statement": "TODO: the claim in your own words",
             "paper_reports": {"quote": "TODO: verbatim sentence from the abstract", "figure": "TODO",
                               "source": "abstract"},
@@ -285,16 +355,53 @@ def cmd_validate(args, out: Out) -> int:
     from arx.artifact.validation import validate_all, validate_files
 
     root = find_root()
-    checked = validate_files(root, [Path(f) for f in args.files]) if args.files else validate_all(root)
-    out.emit({"valid": checked}, f"ok: {len(checked)} files valid (pydantic + JSON Schema)")
+    if args.files:
+        checked, warnings = validate_files(root, [Path(f) for f in args.files]), []
+    else:
+        checked, warnings = validate_all(root, strict=args.strict)
+    for w in warnings:
+        print(f"arx: warning: {w.one_line()}", file=sys.stderr)
+    out.emit({"valid": checked, "warnings": [w.as_json() for w in warnings]},
+             f"ok: {len(checked)} files valid (pydantic + JSON Schema)"
+             + (f", {len(warnings)} warning(s) (`--strict` fails on them)" if warnings else ""))
     return 0
+
+
+def cmd_reproduce(args, out: Out) -> int:
+    from arx.artifact.diagnostics import ArtifactError
+    from arx.artifact.reproduce import plan, run
+
+    art, scale = _artifact(args)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(s) for s in args.seeds.split(",")]
+        except ValueError:
+            raise ArtifactError(None, "--seeds", f"{args.seeds!r} is not a comma-separated list of seeds",
+                                "write e.g. --seeds 0,1", code="ARX502") from None
+    p = plan(art, args.claim, scale, seeds, args.from_scratch)
+    total = p.total_s
+    rows = [[r, n, "-" if p.expected_s[r] is None else f"{p.expected_s[r]:.0f} s"] for r, n in p.jobs.items()]
+    text = (f"plan for {args.claim} at {scale}, seeds {p.seeds}"
+            f"{' from scratch' if args.from_scratch else ''}:\n" + _table(rows, ["rule", "jobs", "expected each"])
+            + f"\nexpected job time: {'unknown (a rule has never run here)' if total is None else f'{total:.0f} s'}"
+            + f" (serial; divided by the cores Snakemake uses)\ncommand: {' '.join(p.command)}")
+    if args.dry_run:
+        out.emit({**p.as_json(), "ran": False}, text)
+        return 0
+    print(text, file=sys.stderr)
+    code = run(art, p)
+    out.emit({**p.as_json(), "ran": True, "exit_code": code},
+             f"snakemake exited {code}" + ("" if code == 0 else ": see the failed job's log above; its run node "
+                                           "is in exploration/nodes/ (`arx explain {args.claim}`)"))
+    return 0 if code == 0 else 1
 
 
 def cmd_explain(args, out: Out) -> int:
     from arx.artifact.explain import explain
 
     art, scale = _artifact(args)
-    data = explain(art, args.claim, scale)
+    data = explain(art, args.claim, scale, args.limit)
     out.emit(data, json.dumps(data, indent=2, default=str))
     return 0
 
@@ -387,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
              "evidence/review/<scale>.json when they change; exit 0 when every verdict was computed (refuted and "
              "inconclusive included), 1 on tampered / stale / missing evidence, 2 on bad input", (common, scaled))
     sp.add_argument("--fail-on", metavar="VERDICTS", help="also exit 1 on these verdicts: refuted,inconclusive")
-    sp.add_argument("--strict", action="store_true", help="same as --fail-on inconclusive")
+    sp.add_argument("--strict", action="store_true", help="--fail-on inconclusive, and warnings (a post-hoc check, "
+                    "a recalled quote) fail as errors do (exit 2)")
     sp.add_argument("--ci", action="store_true", help="write nothing; exit 1 when the recomputed verdicts differ from "
                     "the committed report (--against), or evidence is tampered, stale, missing or from a dirty tree")
     sp.add_argument("--against", default="HEAD", metavar="REV", help="revision of the report --ci compares with")
@@ -412,6 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--parent", action="append", default=[], help="parent node id (repeatable)")
     sp.add_argument("--claim", action="append", default=[], help="claim id this note is about (repeatable)")
     sp.add_argument("--author")
+    for flag, help_ in (("hypothesis", "dead_end: what was expected to work"), ("failure-mode", "dead_end: how it "
+                        "failed"), ("lesson", "dead_end: what to do differently"), ("choice", "decision: what was "
+                        "chosen"), ("rationale", "decision: why"), ("prior-direction", "pivot: the direction left"),
+                        ("new-direction", "pivot: the direction taken"), ("reason", "pivot: why")):
+        sp.add_argument(f"--{flag}", help=help_)
+    sp.add_argument("--alternative", dest="alternatives", action="append", help="decision: an option not chosen "
+                    "(repeatable)")
     sp = add("new-claim", cmd_new_claim, "scaffold logic/claims/<id>.yaml")
     sp.add_argument("id")
     sp.add_argument("--paper", required=True)
@@ -422,10 +537,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threshold", type=float)
     sp.add_argument("--thresholds", type=float, nargs=2, metavar=("LO", "HI"))
     sp.add_argument("--reference", type=float)
-    sp = add("validate", cmd_validate, "validate files (default: the whole artifact) with pydantic and JSON Schema")
+    sp.add_argument("--minus", metavar="KEY", help="test KEY - MINUS ('A beats B')")
+    sp.add_argument("--also", action="append", default=[], metavar="'KEY OP T'",
+                    help="one more condition that must hold, e.g. 'acc.target - acc.base >= 0.05' (repeatable)")
+    sp.add_argument("--decision", default="interval", metavar="RULE",
+                    help="how the seeds decide: interval[:LEVEL] (default 0.95), all_seeds, seeds_passing:MIN")
+    sp = add("validate", cmd_validate, "validate files (default: the whole artifact) with pydantic and JSON Schema; "
+             "every problem is reported at once, each with a stable code (`arx codes`)")
     sp.add_argument("files", nargs="*")
-    sp = add("explain", cmd_explain, "everything about one claim in one JSON document", (common, scaled))
+    sp.add_argument("--strict", action="store_true", help="warnings (e.g. a recalled quote) fail as errors do")
+    sp = add("explain", cmd_explain, "everything about one claim in one JSON document, every run that fed it "
+             "(failed and interrupted included) with the run before it", (common, scaled))
     sp.add_argument("claim")
+    sp.add_argument("--limit", type=int, metavar="N", help="only the newest N runs per scale (the rest are counted "
+                    "in runs_left_out)")
+    sp = add("reproduce", cmd_reproduce, "re-run a claim: print the jobs Snakemake will run (upstream models "
+             "included) and their expected time from earlier runs, then run them and review", (common, scaled))
+    sp.add_argument("claim")
+    sp.add_argument("-n", "--dry-run", action="store_true", help="print the plan only")
+    sp.add_argument("--from-scratch", action="store_true", help="also re-run everything upstream (zoo models)")
+    sp.add_argument("--seeds", metavar="K,K", help="only these seeds (default: the scale's seeds)")
+    add("codes", cmd_codes, "every diagnostic code arx reports (ARX1xx files, 2xx claims, 3xx graph, 4xx evidence "
+        "contents, 5xx command line, 900 internal), with its severity")
     sp = add("schema", cmd_schema, "print the JSON Schemas; --write regenerates logic/schemas/")
     sp.add_argument("name", nargs="?", choices=["manifest", "paper", "claim", "metrics", "node", "review"])
     sp.add_argument("--write", action="store_true")
@@ -441,18 +574,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _report_errors(problems: list, as_json: bool) -> None:
+    """Every problem on stderr, one line each; under ``--json`` one error object (the first) with all of them."""
+    if as_json:
+        print(json.dumps({**problems[0].as_json(), "problems": [p.as_json() for p in problems]}, indent=2))
+    for p in problems:
+        print(f"arx: error: {p.one_line()}", file=sys.stderr)  # a warning here failed under --strict
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Out(args.json)
-    from arx.artifact.load import ArtifactError
+    from arx.artifact.diagnostics import ArtifactError, flatten, internal_error
 
     try:
         return args.fn(args, out)
     except ArtifactError as e:
-        if args.json:
-            print(json.dumps({"error": e.one_line(), "file": str(e.file) if e.file else None, "field": e.field,
-                              "line": e.line, "fix": e.fix}))
-        print(f"arx: error: {e.one_line()}", file=sys.stderr)
+        _report_errors(flatten(e), args.json)
+        return 2
+    except KeyboardInterrupt:
+        print("arx: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # last resort: never a traceback, the same error shape as every other error
+        _report_errors([internal_error(e, f"arx {args.command}")], args.json)
         return 2
 
 

@@ -33,9 +33,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from arx.artifact.config import build_config, scale_defaults
+from arx.artifact.diagnostics import ArtifactError
 from arx.artifact.evidence import dvc_initialised, hash_files, output_files, resolve_evidence, track
 from arx.artifact.exploration import RunRecorder, now_iso, record_run, sweep_interrupted
-from arx.artifact.load import ArtifactError, find_root, load_manifest, rel
+from arx.artifact.load import find_root, load_manifest, rel
 from arx.artifact.schema import MetricsFile, RunInfo
 from arx.experiments import RUNTIME_KEYS, Experiment, ExperimentConfig, RunContext
 
@@ -68,7 +69,7 @@ def resolve_experiment(name: str) -> Experiment:
         known = ", ".join(sorted(registry._REGISTRY)) or "(none)"
         broken = f"; modules that failed to import: {'; '.join(failures)}" if failures else ""
         raise ArtifactError(None, "experiment", f"unknown experiment {name!r}; known: {known}{broken}",
-                            "register it with @experiment(...) in code/arx/experiments/<paper>.py")
+                            "register it with @experiment(...) in code/arx/experiments/<paper>.py", code="ARX501")
     return registry._REGISTRY[name]
 
 
@@ -98,7 +99,7 @@ def typed_config(exp: Experiment, cfg: dict[str, Any], defaults: dict[str, Any],
                 fixes.append(f"correct {key}")
         fixes.append(f"the keys and types are in logic/schemas/experiments/{exp.name}.config.schema.json")
         raise ArtifactError(paper_config or "--set", f"{runtime.get('scale', '?')}.{exp.name}",
-                            "; ".join(problems), "; ".join(dict.fromkeys(fixes))) from None
+                            "; ".join(problems), "; ".join(dict.fromkeys(fixes)), code="ARX504") from None
     return typed, runtime
 
 
@@ -238,7 +239,7 @@ def _prepare_runtime(cfg: dict[str, Any]) -> str:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ArtifactError(None, "device", f"config asks for {device!r} but CUDA is not available here",
-                                "run on a GPU machine or use --config scale=small (device: cpu)")
+                                "run on a GPU machine or use --config scale=small (device: cpu)", code="ARX507")
         device = f"{device} ({torch.cuda.get_device_name(0)})"
     return device
 
@@ -258,6 +259,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parent", action="append", default=[], help="exploration node id this run follows from")
     p.add_argument("--no-track", action="store_true", help="do not dvc add large outputs")
     return p.parse_args(argv)
+
+
+def _claims_fed(root: Path, out_rel: str) -> list[str]:
+    """The claims whose evidence this run writes (derived from their checks); none when claims do not load
+    (a broken claim must not stop an experiment: review reports it)."""
+    from arx.artifact.load import load_artifact
+    from arx.artifact.runs import claims_fed_by
+
+    try:
+        return claims_fed_by(load_artifact(root), out_rel)
+    except ArtifactError:
+        return []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
                    params=dict(s.partition("=")[::2] for s in args.sets),
                    scale=scale, paper_config=args.paper_config, out=out_rel, git_commit=commit, git_dirty=dirty,
                    pid=os.getpid(), host=socket.gethostname(), started=started, status="running")
-    recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent)
+    recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent,
+                           claims=_claims_fed(root, out_rel))
     log_path = out / "run.log"
     old_out, old_err = sys.stdout, sys.stderr
     status, error, evidence = "failed", None, {}

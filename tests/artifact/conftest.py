@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from artifact_helpers import run_arx, run_exp
+from artifact_helpers import git, run_arx, run_exp
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "artifact"
 
@@ -42,3 +42,16 @@ def exp(capsys):
     return lambda experiment, *extra, **kw: run_exp(capsys, experiment, *extra, **kw)
 
 
+
+
+@pytest.fixture
+def committed(arx, exp, art):
+    """The fixture artifact as a git repository whose evidence and report are committed."""
+    git(art, "init", "-q")
+    git(art, "add", "-A")
+    git(art, "commit", "-q", "-m", "code")
+    assert exp("toy_fit")[0] == 0
+    assert arx("review")[0] == 0
+    git(art, "add", "-A")
+    git(art, "commit", "-q", "-m", "evidence")
+    return art

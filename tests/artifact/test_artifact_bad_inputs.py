@@ -20,15 +20,17 @@ def edit(root, rel, old, new):
     p.write_text(text.replace(old, new))
 
 
-def expect_bad(arx, root, *needles, args=("review",)):
+def expect_bad(arx, root, *needles, args=("review",), count=1):
+    """Exit 2, nothing written, ``count`` error lines (every problem at once), the first holding ``needles``,
+    each naming a stable code and a fix."""
     before = snapshot(root)
     code, out, err = arx(*args)
     lines = [line for line in err.splitlines() if line.startswith("arx: error:")]
     assert code == 2, (code, out, err)
-    assert len(lines) == 1, err
+    assert len(lines) == count, err
     for n in needles:
         assert n in lines[0], (n, lines[0])
-    assert "fix:" in lines[0]
+    assert all("fix:" in line and re.search(r": ARX[1-9]\d\d ", line) for line in lines), lines
     assert snapshot(root) == before, "a bad input must not write anything"
     return lines[0]
 
@@ -54,7 +56,7 @@ def test_unknown_field(arx, art):
 def test_unknown_field_in_check_names_line(arx, art):
     edit(art, CLAIM, "    threshold: 0.9", "    threshold: 0.9\n    treshold: 1")
     line = expect_bad(arx, art, CLAIM, "checks.small.treshold")
-    assert line.startswith(f"arx: error: {CLAIM}:20: checks.small.treshold:")
+    assert line.startswith(f"arx: error: {CLAIM}:20: ARX107 checks.small.treshold:")
 
 
 def test_missing_field(arx, art):
@@ -95,9 +97,11 @@ def test_dependency_cycle(arx, art):
 
 def test_manifest_lists_paper_without_file(arx, art):
     edit(art, "ara.yaml", "papers: [toy]", "papers: [toy, ghost]")
-    expect_bad(arx, art, "ara.yaml", "papers", "logic/papers/ghost.yaml", args=("validate",))
-    code, _, err = arx("status")  # usable while papers are being written, but said loudly
-    assert code == 0 and "warning: ara.yaml lists paper 'ghost' but logic/papers/ghost.yaml does not exist" in err
+    code, _, err = arx("validate")  # a warning: usable while papers are being written, but said loudly
+    assert code == 0 and "warning: ara.yaml: ARX202 papers: lists paper 'ghost', whose file logic/papers/ghost.yaml" \
+        in err
+    assert arx("status")[0] == 0
+    expect_bad(arx, art, "ara.yaml", "ARX202", "logic/papers/ghost.yaml", args=("validate", "--strict"))
     edit(art, CLAIM, "paper: toy", "paper: ghost")
     expect_bad(arx, art, CLAIM, "paper", "logic/papers/ghost.yaml does not exist")
 
@@ -115,7 +119,8 @@ def test_evidence_symlink_out_of_tree(arx, art, tmp_path):
     (outside / "metrics.json").write_text("{}")
     (art / "evidence" / "toy").mkdir(parents=True)
     os.symlink(outside, art / "evidence" / "toy" / "toy_fit")
-    line = expect_bad(arx, art, "logic/claims/toy_", "checks.small.evidence", "outside evidence/")
+    # every claim citing the escaping path is reported, at every scale, in one run
+    line = expect_bad(arx, art, "logic/claims/toy_", "checks.small.evidence", "ARX113", "outside evidence/", count=3)
     assert "symlink" in line
 
 
@@ -192,4 +197,5 @@ def test_vacuous_claim_is_bad_input(arx, art, old, new, needle):
 
 def test_untouched_scaffold_fails_validation(arx, art):
     assert arx("new-claim", "toy_scaffold", "--paper", "toy")[0] == 0
-    expect_bad(arx, art, "logic/claims/toy_scaffold.yaml", "TODO", args=("validate",))
+    # one line per TODO field, plus the quote not verbatim in the abstract: all at once
+    expect_bad(arx, art, "logic/claims/toy_scaffold.yaml", "ARX206", "TODO", args=("validate",), count=10)

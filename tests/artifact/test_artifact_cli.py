@@ -90,9 +90,10 @@ def test_explain_has_everything_for_an_agent(arx, exp, art):
     small = data["scales"]["small"]
     seed0 = small["evidence"]["0"]
     assert data["verdict"] == "refuted" and {e["state"] for e in small["evidence"].values()} == {"fresh"}
-    assert seed0["provenance"]["config"]["n"] == 200 and seed0["runs"][0]["status"] == "succeeded"
+    assert seed0["provenance"]["config"]["n"] == 200
+    assert [r["status"] for r in small["runs"]] == ["succeeded"] * 3 and small["runs_left_out"] == 0
     assert small["decision"] == "every seed" and small["conditions"][0]["n_seeds"] == 3
-    assert small["reproduce"] == "snakemake reproduce_claim_toy_fit_error_small --config scale=small"
+    assert small["reproduce"] == "arx reproduce toy_fit_error_small --scale small"
     assert data["depends_on"] == {"toy_fit_recovers_weights": "reproduced"}
     assert data["notes"][0]["title"] == "tried more noise"
     assert data["paper"]["file"] == "logic/papers/toy.yaml"
@@ -168,3 +169,32 @@ def test_compare_groups_runs_by_config_minus_seed(arx, capsys, art):
     assert "fit.r2" in text and "fit.weight_error" in text
     code, _, err = arx("compare", "toy_nope")
     assert code == 2 and "no evidence produced by rule 'toy_nope'" in err
+
+
+def test_new_claim_scaffolds_compound_checks_and_a_decision_rule(arx, art):
+    code, _, err = arx("new-claim", "toy_compound", "--paper", "toy", "--key", "fit.r2", "--minus", "fit.base",
+                       "--also", "fit.r2 >= 0.5", "--also", "fit.a - fit.b > 0", "--decision", "seeds_passing:2")
+    assert code == 0, err
+    check = yaml.safe_load((art / "logic/claims/toy_compound.yaml").read_text())["checks"]["small"]
+    assert check["minus"] == "fit.base" and check["decision"] == {"kind": "seeds_passing", "min": 2}
+    assert check["also"] == [{"key": "fit.r2", "comparator": ">=", "threshold": 0.5},
+                             {"key": "fit.a", "comparator": ">", "threshold": 0.0, "minus": "fit.b"}]
+    code, _, err = arx("new-claim", "toy_bad", "--paper", "toy", "--also", "fit.r2 ~ 1")
+    assert code == 2 and "ARX502" in err and not (art / "logic/claims/toy_bad.yaml").exists()
+    assert arx("new-claim", "toy_bad", "--paper", "toy", "--decision", "majority")[0] == 2
+
+
+def test_note_carries_the_ara_fields_of_its_type_only(arx, art):
+    code, out, _ = arx("note", "--type", "dead_end", "--title", "IG at 8 steps", "--hypothesis", "8 steps suffice",
+                       "--failure-mode", "30% of the sum unexplained", "--lesson", "check completeness", "--json")
+    assert code == 0
+    node = json.loads(out)
+    assert (node["hypothesis"], node["failure_mode"], node["lesson"]) == ("8 steps suffice",
+                                                                           "30% of the sum unexplained",
+                                                                           "check completeness")
+    code, out, _ = arx("note", "--type", "decision", "--title", "one IG", "--choice", "shared IG", "--alternative",
+                       "per-paper IG", "--alternative", "none", "--rationale", "one tested path", "--json")
+    assert code == 0 and json.loads(out)["alternatives"] == ["per-paper IG", "none"]
+    code, _, err = arx("note", "--type", "question", "--title", "q", "--lesson", "x")
+    assert code == 2 and "belongs to dead_end notes" in err
+    assert arx("validate")[0] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -10,8 +11,8 @@ import pytest
 import yaml
 
 from arx.artifact import exploration
+from arx.artifact.diagnostics import ArtifactError
 from arx.artifact.exploration import RunRecorder, create_node, now_iso, sweep_interrupted
-from arx.artifact.load import ArtifactError
 from arx.artifact.schema import ExplorationNode, RunInfo
 
 
@@ -73,3 +74,28 @@ def test_other_host_needs_a_stale_heartbeat(art, monkeypatch):
     assert sweep_interrupted(art) == []
     monkeypatch.setattr(exploration, "STALE_S", -1)
     assert sweep_interrupted(art) == [rec.node.id]
+
+
+def test_runs_of_a_claim_include_failures_and_link_to_the_run_before(arx, exp, art):
+    from arx.artifact.runs import previous_runs
+
+    assert exp("toy_fit", seeds=(0,))[0] == 0
+    assert exp("toy_fit", seeds=(0,))[0] == 0
+    failed = info(out="evidence/toy/toy_fit/small/seed_1", status="failed", finished=now_iso(), error="boom",
+                  rule="toy_fit", wildcards={"seed": "1"}, log_tail=["Traceback", "boom"])
+    create_node(art, ExplorationNode(id="failed1", type="run", title="toy_fit (small)", created=now_iso(), run=failed))
+    code, out, _ = arx("explain", "toy_fit_recovers_weights", "--json")
+    small = json.loads(out)["scales"]["small"]
+    assert code == 0 and small["runs_total"] == 3 and small["runs_left_out"] == 0
+    assert small["runs"][0]["id"] == "failed1" and small["runs"][0]["log_tail"] == ["Traceback", "boom"]
+    seed0 = [r for r in small["runs"] if r["id"] != "failed1"]
+    assert seed0[0]["previous"] == seed0[1]["id"] and seed0[1]["previous"] is None
+    code, out, _ = arx("explain", "toy_fit_recovers_weights", "--limit", "1", "--json")
+    small = json.loads(out)["scales"]["small"]
+    assert len(small["runs"]) == 1 and small["runs_left_out"] == 2
+    code, out, _ = arx("trace", "toy_fit_recovers_weights")
+    assert "failed1  [run:failed]" in out and out.count("[run:succeeded]") == 2
+    nodes = list(exploration.iter_nodes(art))
+    assert previous_runs(nodes)["failed1"] is None
+    run_nodes = [n for n in nodes if n.run and n.run.status == "succeeded"]
+    assert all(n.claims == ["toy_fit_error_small", "toy_fit_recovers_weights"] for n in run_nodes)

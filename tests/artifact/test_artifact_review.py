@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from artifact_helpers import snapshot
+from artifact_helpers import git, snapshot
 
 from arx.artifact.review import compare
 from arx.artifact.schema import Check
@@ -271,29 +271,6 @@ def test_items_that_do_not_fit_their_key_are_bad_input(arx, exp, art, condition,
         assert arx("review", "--claim", "toy_fit_recovers_weights")[0] == 0
 
 
-def _git(art, *args):
-    import subprocess
-
-    res = subprocess.run(["git", *args], cwd=art, capture_output=True, text=True,
-                         env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                              "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(art), "PATH": "/usr/bin:/bin"})
-    assert res.returncode == 0, res.stderr
-    return res.stdout
-
-
-@pytest.fixture
-def committed(arx, exp, art):
-    """The fixture artifact as a git repository whose evidence and report are committed."""
-    _git(art, "init", "-q")
-    _git(art, "add", "-A")
-    _git(art, "commit", "-q", "-m", "code")
-    assert exp("toy_fit")[0] == 0
-    assert arx("review")[0] == 0
-    _git(art, "add", "-A")
-    _git(art, "commit", "-q", "-m", "evidence")
-    return art
-
-
 def test_review_ci_passes_on_a_clean_checkout_and_writes_nothing(arx, committed):
     before = snapshot(committed)
     code, out, _ = arx("review", "--ci", "--json")
@@ -320,7 +297,7 @@ def test_review_ci_fails_on_a_threshold_edited_without_rerunning_and_diff_shows_
     arx("review")  # the new report, not yet committed: diff against HEAD lists the change
     _, out, _ = arx("diff", "HEAD", "--json")
     assert [c["field"] for c in json.loads(out)["changes"] if c["claim"] == "toy_fit_recovers_weights"][0] == "check"
-    _git(committed, "commit", "-qam", "threshold")
+    git(committed, "commit", "-qam", "threshold")
     _, out, _ = arx("diff", "HEAD~1", "HEAD", "--json")
     assert json.loads(out)["changes"] and arx("review", "--ci")[0] == 0
     code, _, err = arx("diff", "nope")

@@ -9,7 +9,7 @@ import yaml
 from artifact_helpers import run_exp
 
 from arx.artifact.config import build_config
-from arx.artifact.load import ArtifactError
+from arx.artifact.diagnostics import ArtifactError
 
 
 @pytest.fixture

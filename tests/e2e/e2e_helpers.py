@@ -18,7 +18,8 @@ def make_artifact(dest: Path, git: bool) -> tuple[Path, dict]:
     shutil.copy(REPO / "Snakefile", root / "Snakefile")
     shutil.copy(REPO / "workflows" / "Snakefile", root / "workflows" / "Snakefile")
     shutil.copytree(REPO / "profiles", root / "profiles")
-    shutil.copytree(REPO / "logic" / "schemas", root / "logic" / "schemas")
+    # the artifact schemas, not the package's experiment schemas: the fixture's toy experiments are not among them
+    shutil.copytree(REPO / "logic" / "schemas", root / "logic" / "schemas", ignore=shutil.ignore_patterns("experiments"))
     env = {**os.environ, "ARX_EXPERIMENT_MODULES": "arx_fixture_experiments",
            "PYTHONPATH": os.pathsep.join([str(root / "code"), os.environ.get("PYTHONPATH", "")]),
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

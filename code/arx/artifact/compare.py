@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .diagnostics import ArtifactError
 from .exploration import node_path
-from .load import Artifact, ArtifactError, load_node, read_json, rel, validate
+from .load import Artifact, load_node, read_json, rel, validate
 from .review import lookup
 from .schema import IntervalRule, MetricsFile
 
@@ -54,7 +55,7 @@ def compare(art: Artifact, rule: str, keys: list[str]) -> dict[str, Any]:
     runs = runs_of(art, rule)
     if not runs:
         raise ArtifactError(None, "rule", f"no evidence produced by rule {rule!r}",
-                            f"run `snakemake {rule}_seeds` first, or see `arx evidence list`")
+                            f"run `snakemake {rule}_seeds` first, or see `arx evidence list`", code="ARX501")
     if not keys:
         keys = sorted({c.key for claim in art.claims.values() for check in claim.checks.values()
                        if check.rule == rule for c in check.conditions()})

@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from .load import ArtifactError, load_manifest, read_yaml
+from .diagnostics import ArtifactError
+from .load import load_manifest, read_yaml
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -25,13 +26,13 @@ def _merge(base: dict, over: dict) -> dict:
 def _set(cfg: dict, assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
-        raise ArtifactError(None, "--set", f"{assignment!r} is not key=value", "write e.g. --set steps=10")
+        raise ArtifactError(None, "--set", f"{assignment!r} is not key=value", "write e.g. --set steps=10", code="ARX502")
     node = cfg
     *parents, leaf = key.split(".")
     for p in parents:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
-            raise ArtifactError(None, "--set", f"{key!r}: {p!r} is not a mapping", "set a leaf key")
+            raise ArtifactError(None, "--set", f"{key!r}: {p!r} is not a mapping", "set a leaf key", code="ARX502")
     value = yaml.safe_load(raw) if raw else ""
     if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string; a number is meant
         try:
@@ -55,12 +56,13 @@ def scale_defaults(root: Path, scale: str) -> dict:
     manifest = load_manifest(root)
     if scale not in manifest.scales:
         raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
-                            f"use one of {', '.join(manifest.scales)}")
+                            f"use one of {', '.join(manifest.scales)}", code="ARX205")
     scale_file = manifest.scales[scale].config
     doc = read_yaml(root / scale_file, scale_file)
     defaults = (doc.data or {}).get("defaults") if isinstance(doc.data, dict) else None
     if not isinstance(defaults, dict):
-        raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...")
+        raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...",
+                            code="ARX504")
     return _expand(defaults)
 
 
@@ -77,12 +79,13 @@ def build_config(root: Path, scale: str, experiment: str, paper_config: str | No
         section = data.get(scale)
         if not isinstance(section, dict):
             raise ArtifactError(paper_config, scale, f"no `{scale}:` section",
-                                f"add `{scale}:` mapping experiment names to their config", line=pdoc.line_of((scale,)))
+                                f"add `{scale}:` mapping experiment names to their config", line=pdoc.line_of((scale,)),
+                                code="ARX504")
         exp_cfg = section.get(experiment)
         if not isinstance(exp_cfg, dict):
             raise ArtifactError(paper_config, f"{scale}.{experiment}", "missing or not a mapping",
                                 f"add `{experiment}: {{...}}` under `{scale}:` (may be empty: {{}})",
-                                line=pdoc.line_of((scale,)))
+                                line=pdoc.line_of((scale,)), code="ARX504")
         cfg = _merge(cfg, exp_cfg)
     for s in sets:
         _set(cfg, s)

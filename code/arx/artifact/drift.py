@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .load import ArtifactError
-from .review import report_path
+from .diagnostics import ArtifactError
+from .review import parse_report, report_path
 from .schema import CheckResult, ReviewReport
 
 
@@ -34,23 +34,32 @@ def report_at(root: Path, rev: str | None, scale: str) -> ReviewReport | None:
         if not full.is_file():
             return None
         try:
-            return ReviewReport.model_validate_json(full.read_text())
+            return parse_report(full.read_text())
         except ValueError as e:
             raise ArtifactError(path.as_posix(), None, f"not a valid review report ({e.__class__.__name__})",
-                                "regenerate it with `arx review`") from None
+                                "regenerate it with `arx review`", code="ARX108") from None
+    try:
+        inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        inside = None
+    if inside is None or inside.stdout.strip() != "true":
+        raise ArtifactError(None, "revision", f"cannot read revision {rev!r}: "
+                            + ("git is not installed" if inside is None else "this artifact is not a git repository"),
+                            "run inside a git clone of the artifact (review --ci and diff compare committed reports)",
+                            code="ARX508")
     ok = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=root,
                         capture_output=True, text=True)
     if ok.returncode != 0:
         raise ArtifactError(None, "revision", f"{rev!r} is not a commit of this repository",
-                            "pass a commit, branch or tag, e.g. HEAD~1 (see `git log`)")
+                            "pass a commit, branch or tag, e.g. HEAD~1 (see `git log`)", code="ARX503")
     shown = subprocess.run(["git", "show", f"{rev}:{path.as_posix()}"], cwd=root, capture_output=True, text=True)
     if shown.returncode != 0:
         return None
     try:
-        return ReviewReport.model_validate_json(shown.stdout)
+        return parse_report(shown.stdout)
     except ValueError as e:
         raise ArtifactError(f"{rev}:{path.as_posix()}", None, f"not a valid review report ({e.__class__.__name__})",
-                            "regenerate it with `arx review` and commit it") from None
+                            "regenerate it with `arx review` and commit it", code="ARX108") from None
 
 
 def _fmt(x: float | None) -> str:

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
-from .load import ArtifactError, rel
+from .diagnostics import ArtifactError, Problems
+from .load import read_yaml, rel
 from .schema import evidence_path_problem
 
 EVIDENCE = "evidence"
@@ -50,13 +49,13 @@ def resolve_evidence(root: Path, path: str, source: str, field: str) -> Path:
     """The on-disk path of ``path``, refusing anything that leaves ``evidence/`` (also through symlinks)."""
     problem = evidence_path_problem(path)
     if problem:
-        raise ArtifactError(source, field, f"evidence path {path!r} {problem}", "point it inside evidence/")
+        raise ArtifactError(source, field, f"evidence path {path!r} {problem}", "point it inside evidence/", code="ARX113")
     full = root / path
     base = (root / EVIDENCE).resolve()
     target = full.resolve()
     if target != base and base not in target.parents:
         raise ArtifactError(source, field, f"evidence path {path!r} resolves to {target}, outside evidence/ "
-                            "(symlink out of the tree)", "replace the symlink by the real file inside evidence/")
+                            "(symlink out of the tree)", "replace the symlink by the real file inside evidence/", code="ARX113")
     return full
 
 
@@ -132,14 +131,14 @@ def trackable(path: Path) -> list[Path]:
 def track(root: Path, path: Path) -> list[str]:
     """``dvc add`` the large outputs under ``path``; returns the repo-relative paths added."""
     if not dvc_initialised(root):
-        raise ArtifactError(".dvc/config", None, "DVC is not initialised in this artifact", "run `dvc init`")
+        raise ArtifactError(".dvc/config", None, "DVC is not initialised in this artifact", "run `dvc init`", code="ARX505")
     full = path if path.is_absolute() else root / path
     shown = rel(full, root)
     if not full.exists():
-        raise ArtifactError(shown, None, "no such file or directory", "produce it first (run its rule)")
+        raise ArtifactError(shown, None, "no such file or directory", "produce it first (run its rule)", code="ARX101")
     resolve_evidence(root, shown, shown, "path")
     if full.is_file() and full.name in KEEP_IN_GIT:
-        raise ArtifactError(shown, None, f"{full.name} stays in git, not DVC", "track checkpoints/arrays instead")
+        raise ArtifactError(shown, None, f"{full.name} stays in git, not DVC", "track checkpoints/arrays instead", code="ARX502")
     targets = [rel(p, root) for p in trackable(full)]
     if targets:  # anything already in git (a file, or files inside a dir) would make dvc add refuse
         in_git = subprocess.run(["git", "ls-files", "--", *targets], cwd=root, capture_output=True,
@@ -151,17 +150,34 @@ def track(root: Path, path: Path) -> list[str]:
     if res.returncode != 0:
         msg = (res.stderr or res.stdout).strip().splitlines()
         raise ArtifactError(shown, None, f"dvc add failed: {msg[-1] if msg else res.returncode}",
-                            "see `dvc add -v` for details")
+                            "see `dvc add -v` for details", code="ARX505")
     return targets
 
 
 def dvc_entries(root: Path) -> list[tuple[Path, str, str | None]]:
-    """(data path, .dvc file, md5 or None for directories) for every .dvc file under evidence/."""
-    out = []
+    """(data path, .dvc file, md5 or None for directories) for every .dvc file under evidence/.
+
+    A pointer that does not parse or lacks ``outs[].path`` (a hand edit, a DVC/git merge conflict) is every
+    problem at once as ARX114, never a traceback.
+    """
+    out, problems = [], Problems()
     for dvcfile in sorted((root / EVIDENCE).rglob("*.dvc")):
-        data = yaml.safe_load(dvcfile.read_text()) or {}
-        for o in data.get("outs", []):
-            digest = str(o["md5"]) if o.get("md5") is not None else None
-            is_dir = bool(digest and digest.endswith(".dir"))
-            out.append((dvcfile.parent / o["path"], rel(dvcfile, root), None if is_dir else digest))
+        shown = rel(dvcfile, root)
+        fix = f"restore it with `git checkout -- {shown}` or re-run `arx evidence track` on its data"
+        with problems.collect():
+            try:
+                data = read_yaml(dvcfile, shown).data
+            except ArtifactError as e:
+                raise ArtifactError(shown, None, f"not a DVC pointer: {e.message}", fix, e.line,
+                                    code="ARX114") from None
+            outs = data.get("outs") if isinstance(data, dict) else None
+            if not isinstance(outs, list) or not outs or not all(
+                    isinstance(o, dict) and isinstance(o.get("path"), str) for o in outs):
+                raise ArtifactError(shown, "outs", "not a DVC pointer: needs a list of outs, each with a path and "
+                                    "md5", fix, code="ARX114")
+            for o in outs:
+                digest = str(o["md5"]) if o.get("md5") is not None else None
+                is_dir = bool(digest and digest.endswith(".dir"))
+                out.append((dvcfile.parent / o["path"], shown, None if is_dir else digest))
+    problems.raise_errors()
     return out

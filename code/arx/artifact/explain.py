@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
 from typing import Any
 
+from .diagnostics import ArtifactError
 from .exploration import iter_nodes
-from .load import Artifact, ArtifactError
+from .load import Artifact
 from .review import Inspector, judge
+from .runs import claim_runs, previous_runs, run_summary
 
 
-def explain(art: Artifact, cid: str, scale: str) -> dict[str, Any]:
+def explain(art: Artifact, cid: str, scale: str, limit: int | None = None) -> dict[str, Any]:
+    """``limit``: keep the newest ``limit`` runs per scale (the rest are counted in ``runs_left_out``)."""
     if cid not in art.claims:
-        raise ArtifactError(None, "claim", f"no claim {cid!r}", "see `arx status` for claim ids")
+        raise ArtifactError(None, "claim", f"no claim {cid!r}", "see `arx status` for claim ids", code="ARX501")
     claim = art.claims[cid]
     ins = Inspector(art)
     source = art.claim_files[cid]
     nodes = list(iter_nodes(art.root))
+    previous = previous_runs(nodes)
     per_scale = {}
     for s, check in claim.checks.items():
         seeds = art.seeds(s)
@@ -26,22 +29,21 @@ def explain(art: Artifact, cid: str, scale: str) -> dict[str, Any]:
             path = check.evidence_for(seed)
             st = ins.state(path, source, f"checks.{s}.evidence")
             prov = st.metrics.provenance if st.metrics else None
-            out_dir = str(PurePosixPath(path).parent)
-            runs = [n for n in nodes if n.run and n.run.out == out_dir and n.run.scale == s]
             evidence[str(seed)] = {
                 "path": path, "state": st.state, "detail": st.detail,
                 "provenance": None if prov is None else {
                     "run_id": prov.run_id, "git_commit": prov.git_commit, "git_dirty": prov.git_dirty,
                     "finished": prov.finished, "wall_s": prov.wall_s, "device": prov.device, "seed": prov.seed,
-                    "config": prov.config},
-                "runs": [{"id": n.id, "status": n.run.status, "started": n.run.started,
-                          "finished": n.run.finished, "error": n.run.error} for n in runs[-3:]]}
+                    "config": prov.config}}
+        runs = [run_summary(n, previous[n.id]) for n in reversed(claim_runs(art, nodes, cid, s))]
+        shown = runs if limit is None else runs[:limit]
         per_scale[s] = {
             "check": check.model_dump(mode="json", exclude_none=True), "rule": check.rule,
             "decision": res.decision, "verdict": res.verdict, "value": res.value, "reason": res.reason,
             "conditions": [c.model_dump(mode="json") for c in res.conditions],
             "evidence": evidence,
-            "reproduce": f"snakemake reproduce_claim_{cid} --config scale={s}",
+            "runs": shown, "runs_total": len(runs), "runs_left_out": len(runs) - len(shown),
+            "reproduce": f"arx reproduce {cid} --scale {s}",
         }
     paper = art.papers[claim.paper]
     return {
@@ -57,7 +59,9 @@ def explain(art: Artifact, cid: str, scale: str) -> dict[str, Any]:
         "dependents": sorted(c for c, o in art.claims.items() if cid in o.depends_on),
         "notes": [{"id": n.id, "type": n.type, "title": n.title, "body": n.body} for n in nodes
                   if n.type != "run" and cid in n.claims],
-        "commands": {"review": f"arx review --claim {cid} --scale {scale}",
+        "commands": {"reproduce": f"arx reproduce {cid} --scale {scale}",
+                     "plan": f"arx reproduce {cid} --scale {scale} -n",
+                     "review": f"arx review --claim {cid} --scale {scale}",
                      "show": f"arx show {cid}",
                      "note": f"arx note --type dead_end --title '...' --claim {cid}"},
     }

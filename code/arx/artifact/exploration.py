@@ -21,11 +21,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from .load import ArtifactError, load_node, rel
-from .schema import ExplorationNode, NodeType, RunInfo
+from .diagnostics import ArtifactError, writing
+from .load import load_node, rel
+from .schema import NOTE_FIELDS, ExplorationNode, NodeType, RunInfo
 
 NODES = Path("exploration") / "nodes"
 HEARTBEATS = Path("exploration") / ".heartbeat"
@@ -62,12 +64,13 @@ def _dump(node: ExplorationNode) -> str:
 
 
 def _write_tmp(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
     return tmp
 
 
@@ -78,7 +81,7 @@ def create_node(root: Path, node: ExplorationNode) -> Path:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise ArtifactError(rel(path, root), "id", "a node with this id already exists", "use a new id") from None
+        raise ArtifactError(rel(path, root), "id", "a node with this id already exists", "use a new id", code="ARX506") from None
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -90,16 +93,25 @@ def _replace_node(root: Path, node: ExplorationNode) -> None:
 
 
 def add_note(root: Path, type_: NodeType, title: str, body: str = "", parents: list[str] | None = None,
-             claims: list[str] | None = None, author: str | None = None) -> ExplorationNode:
+             claims: list[str] | None = None, author: str | None = None,
+             fields: dict[str, Any] | None = None) -> ExplorationNode:
+    """A hand-written node; ``fields``: its ARA structured fields (``NOTE_FIELDS`` of its type)."""
     if type_ == "run":
         raise ArtifactError(None, "--type", "run nodes are recorded by arx.run, not written by hand",
-                            "use question, experiment, dead_end, decision or pivot")
+                            "use question, experiment, dead_end, decision or pivot", code="ARX502")
     known = {p.stem for p in (root / NODES).glob("*.yaml")}
     for p in parents or []:
         if p not in known:
-            raise ArtifactError(None, "--parent", f"no node {p!r} in exploration/nodes", "see `arx trace` for node ids")
+            raise ArtifactError(None, "--parent", f"no node {p!r} in exploration/nodes", "see `arx trace` for node ids",
+                                code="ARX501")
+    given = {k: v for k, v in (fields or {}).items() if v is not None}
+    wrong = sorted(set(given) - set(NOTE_FIELDS.get(type_, ())))
+    if wrong:
+        owner = next(t for t, names in NOTE_FIELDS.items() if wrong[0] in names)
+        raise ArtifactError(None, f"--{wrong[0].replace('_', '-')}", f"belongs to {owner} notes, not {type_}",
+                            f"use --type {owner} or drop it", code="ARX502")
     node = ExplorationNode(id=new_id(type_, title), type=type_, title=title, body=body, parents=parents or [],
-                           claims=claims or [], created=now_iso(), author=author or os.environ.get("USER"))
+                           claims=claims or [], created=now_iso(), author=author or os.environ.get("USER"), **given)
     create_node(root, node)
     return node
 
@@ -120,10 +132,11 @@ def record_run(root: Path, info: RunInfo, title: str) -> ExplorationNode:
 class RunRecorder:
     """Opens a run node before work, keeps its heartbeat alive, closes it with the outcome."""
 
-    def __init__(self, root: Path, info: RunInfo, title: str, parents: list[str] | None = None):
+    def __init__(self, root: Path, info: RunInfo, title: str, parents: list[str] | None = None,
+                 claims: list[str] | None = None):
         self.root = root
         self.node = ExplorationNode(id=new_id("run", title), type="run", title=title, parents=parents or [],
-                                    created=info.started, run=info)
+                                    claims=claims or [], created=info.started, run=info)
         self.heartbeat = root / HEARTBEATS / self.node.id
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

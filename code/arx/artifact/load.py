@@ -17,29 +17,13 @@ from typing import Any, TypeVar, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .diagnostics import ArtifactError, Problems
 from .schema import Claim, ExplorationNode, Manifest, Paper
 
 M = TypeVar("M", bound=BaseModel)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MANIFEST = "ara.yaml"
-
-
-class ArtifactError(Exception):
-    """A bad input: one line naming file, field and fix. The CLI exits 2 on it."""
-
-    def __init__(self, file: str | Path | None, field: str | None, message: str, fix: str | None = None,
-                 line: int | None = None):
-        self.file, self.field, self.message, self.fix, self.line = file, field, message, fix, line
-        super().__init__(self.one_line())
-
-    def one_line(self) -> str:
-        where = str(self.file) if self.file is not None else "arx"
-        if self.line is not None:
-            where += f":{self.line}"
-        what = f" {self.field}:" if self.field else ""
-        fix = f" (fix: {self.fix})" if self.fix else ""
-        return f"{where}:{what} {self.message}{fix}"
 
 
 # ---------------------------------------------------------------------------------------------- root
@@ -50,14 +34,14 @@ def find_root(start: Path | None = None) -> Path:
         root = Path(env).resolve()
         if not (root / MANIFEST).is_file():
             raise ArtifactError(root / MANIFEST, None, "ARX_ROOT points to a directory without ara.yaml",
-                                "unset ARX_ROOT or point it at the artifact root")
+                                "unset ARX_ROOT or point it at the artifact root", code="ARX110")
         return root
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / MANIFEST).is_file():
             return d
     raise ArtifactError(here, None, "no ara.yaml in this directory or any parent",
-                        "run arx inside the artifact (the directory holding ara.yaml) or set ARX_ROOT")
+                        "run arx inside the artifact (the directory holding ara.yaml) or set ARX_ROOT", code="ARX110")
 
 
 def rel(path: Path, root: Path) -> str:
@@ -98,7 +82,7 @@ def _index_lines(node: yaml.Node, loc: tuple, out: dict[tuple, int], path: Path,
                 continue
             if key in keys:
                 raise ArtifactError(path, ".".join(map(str, loc + (key,))), "duplicate key in YAML mapping",
-                                    "keep only one occurrence of the key", line=k.start_mark.line + 1)
+                                    "keep only one occurrence of the key", line=k.start_mark.line + 1, code="ARX105")
             keys.add(key)
             out[loc + (key,)] = k.start_mark.line + 1
             _index_lines(v, loc + (key,), out, path, seen_nodes)
@@ -112,9 +96,9 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ArtifactError(shown, None, "file not found", "create it or fix the path") from None
+        raise ArtifactError(shown, None, "file not found", "create it or fix the path", code="ARX101") from None
     except UnicodeDecodeError as e:
-        raise ArtifactError(shown, None, f"not UTF-8 text ({e.reason})", "save the file as UTF-8") from None
+        raise ArtifactError(shown, None, f"not UTF-8 text ({e.reason})", "save the file as UTF-8", code="ARX102") from None
     loader = _Loader(text)
     lines: dict[tuple, int] = {}
     try:
@@ -126,9 +110,9 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDoc:
         mark = e.problem_mark or e.context_mark
         msg = " ".join(x for x in (e.context, e.problem) if x) or "malformed YAML"
         raise ArtifactError(shown, None, f"malformed YAML: {msg}", "fix the YAML syntax at that line",
-                            line=mark.line + 1 if mark else None) from None
+                            line=mark.line + 1 if mark else None, code="ARX103") from None
     except yaml.YAMLError as e:
-        raise ArtifactError(shown, None, f"malformed YAML: {e}", "fix the YAML syntax") from None
+        raise ArtifactError(shown, None, f"malformed YAML: {e}", "fix the YAML syntax", code="ARX103") from None
     finally:
         loader.dispose()
     return YamlDoc(Path(shown), data, lines)
@@ -178,10 +162,10 @@ def _fix_for(err: dict, model: type[BaseModel]) -> str:
 def validate(model: type[M], data: Any, display: str, doc: YamlDoc | None = None) -> M:
     """Validate ``data`` against ``model``; the first error becomes an ArtifactError with file:line."""
     if data is None:
-        raise ArtifactError(display, None, "file is empty", f"write a {model.__name__} mapping (see `arx schema`)")
+        raise ArtifactError(display, None, "file is empty", f"write a {model.__name__} mapping (see `arx schema`)", code="ARX106")
     if not isinstance(data, dict):
         raise ArtifactError(display, None, f"top level is a {type(data).__name__}, expected a mapping",
-                            f"write a {model.__name__} mapping (see `arx schema`)")
+                            f"write a {model.__name__} mapping (see `arx schema`)", code="ARX106")
     try:
         return model.model_validate(data)
     except ValidationError as e:
@@ -197,7 +181,7 @@ def validate(model: type[M], data: Any, display: str, doc: YamlDoc | None = None
         more = len(e.errors()) - 1
         if more:
             msg += f" (+{more} more error{'s' if more > 1 else ''})"
-        raise ArtifactError(display, fieldname, msg, _fix_for(err, model), line=line) from None
+        raise ArtifactError(display, fieldname, msg, _fix_for(err, model), line=line, code="ARX107") from None
 
 
 def load_model(model: type[M], path: Path, root: Path | None = None) -> M:
@@ -211,9 +195,9 @@ def read_json(path: Path, display: str | None = None) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(shown, None, "file not found", "produce it by running its rule") from None
+        raise ArtifactError(shown, None, "file not found", "produce it by running its rule", code="ARX101") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(shown, None, f"malformed JSON: {e}", "re-run the rule that writes it") from None
+        raise ArtifactError(shown, None, f"malformed JSON: {e}", "re-run the rule that writes it", code="ARX104") from None
 
 
 # ---------------------------------------------------------------------------------------------- artifact
@@ -227,16 +211,13 @@ class Artifact:
     claims: dict[str, Claim]
     claim_files: dict[str, str]
     missing_papers: list[str] = field(default_factory=list)
-
-    def warnings(self) -> list[str]:
-        """Incomplete but usable: papers listed in ara.yaml whose file is not written yet (`arx validate` fails)."""
-        return [f"ara.yaml lists paper {p!r} but logic/papers/{p}.yaml does not exist yet" for p in self.missing_papers]
+    warnings: list[ArtifactError] = field(default_factory=list, repr=False)
 
     def scale(self, name: str | None) -> str:
         scale = name or self.manifest.default_scale
         if scale not in self.manifest.scales:
             raise ArtifactError(MANIFEST, "scales", f"unknown scale {scale!r}",
-                                f"use one of {', '.join(self.manifest.scales)}")
+                                f"use one of {', '.join(self.manifest.scales)}", code="ARX205")
         return scale
 
     def seeds(self, scale: str) -> list[int]:
@@ -248,8 +229,21 @@ def load_manifest(root: Path) -> Manifest:
     return load_model(Manifest, root / MANIFEST, root)
 
 
+CLAIMS_DIR = Path("logic") / "claims"
+
+
 def claim_paths(root: Path) -> list[Path]:
-    return sorted((root / "logic" / "claims").glob("*.yaml"))
+    return sorted((root / CLAIMS_DIR).glob("*.yaml"))
+
+
+def stray_claim_files(root: Path) -> list[ArtifactError]:
+    """Files in logic/claims/ that are not ``*.yaml`` (a claim saved as ``.yml`` used to vanish from review)."""
+    folder = root / CLAIMS_DIR
+    stray = sorted(p for p in folder.iterdir() if p.suffix != ".yaml" and not p.name.startswith(".")) \
+        if folder.is_dir() else []
+    return [ArtifactError(rel(p, root), None, "is not a claim file: arx reads only logic/claims/*.yaml",
+                          f"rename it to {p.stem}.yaml" if p.suffix == ".yml" else "move it out of logic/claims/",
+                          code="ARX109") for p in stray]
 
 
 def load_claim(path: Path, root: Path) -> Claim:
@@ -261,66 +255,98 @@ def load_claim(path: Path, root: Path) -> Claim:
 def check_claim_id(claim: Claim, path: Path, root: Path) -> None:
     if claim.id != path.stem:
         raise ArtifactError(rel(path, root), "id", f"id {claim.id!r} differs from the file name {path.stem!r}",
-                            f"rename the file to {claim.id}.yaml or set id: {path.stem}")
+                            f"rename the file to {claim.id}.yaml or set id: {path.stem}", code="ARX111")
 
 
 def load_artifact(root: Path | None = None) -> Artifact:
-    """Load and validate manifest, papers and claims, including cross references and dependency cycles."""
+    """Load and validate manifest, papers and claims, including cross references and dependency cycles.
+
+    Every problem of papers and claims is collected and raised together (:class:`ArtifactErrors`); warnings
+    stay on the returned artifact. Only an unreadable ``ara.yaml`` stops at once: nothing else can be read.
+    """
     root = root or find_root()
     manifest = load_manifest(root)
+    problems = Problems()
     papers: dict[str, Paper] = {}
     missing = []
     for pid in manifest.papers:
         path = root / "logic" / "papers" / f"{pid}.yaml"
         if not path.is_file():
             missing.append(pid)
+            problems.add(ArtifactError(MANIFEST, "papers", f"lists paper {pid!r}, whose file logic/papers/{pid}.yaml "
+                                       "does not exist yet", f"write logic/papers/{pid}.yaml", code="ARX202"))
             continue
-        paper = load_model(Paper, path, root)
-        if paper.id != pid:
-            raise ArtifactError(rel(path, root), "id", f"id {paper.id!r} differs from the file name {pid!r}",
-                                f"set id: {pid}")
-        papers[pid] = paper
+        with problems.collect():
+            paper = load_model(Paper, path, root)
+            if paper.id != pid:
+                raise ArtifactError(rel(path, root), "id", f"id {paper.id!r} differs from the file name {pid!r}",
+                                    f"set id: {pid}", code="ARX111")
+            papers[pid] = paper
+    for stray in stray_claim_files(root):
+        problems.add(stray)
+    paths = claim_paths(root)
+    if not paths:
+        problems.add(ArtifactError(CLAIMS_DIR.as_posix(), None, "holds no claim: an artifact without claims has "
+                                   "nothing to review", "write one with `arx new-claim`", code="ARX214"))
+    loaded, unreadable = [], set()
+    for path in paths:
+        with problems.collect():
+            loaded.append((path, load_model(Claim, path, root)))
+            continue
+        unreadable.add(path.stem)
     claims: dict[str, Claim] = {}
     files: dict[str, str] = {}
-    loaded = [(path, load_model(Claim, path, root)) for path in claim_paths(root)]
     for path, claim in loaded:  # duplicates first: a copied file is a duplicate before it is a misnamed file
         if claim.id in files:
             first = root / files[claim.id]
             dup, other = (path, first) if path.stem != claim.id else (first, path)
-            raise ArtifactError(rel(dup, root), "id", f"duplicate claim id {claim.id!r} (also in {rel(other, root)})",
-                                "give each claim a unique id equal to its file name")
+            problems.add(ArtifactError(rel(dup, root), "id", f"duplicate claim id {claim.id!r} (also in "
+                                       f"{rel(other, root)})", "give each claim a unique id equal to its file name",
+                                       code="ARX112"))
+            files[claim.id] = rel(other, root)  # the copy is reported once, as the duplicate
+            continue
         files[claim.id] = rel(path, root)
     for path, claim in loaded:
-        check_claim_id(claim, path, root)
-        claims[claim.id] = claim
+        if files.get(claim.id) == rel(path, root):
+            with problems.collect():
+                check_claim_id(claim, path, root)
+            claims[claim.id] = next(c for p, c in loaded if rel(p, root) == files[claim.id])
     art = Artifact(root, manifest, papers, claims, files, missing)
-    check_references(art)
+    check_references(art, problems, unreadable)
+    problems.raise_errors()
+    art.warnings = problems.warnings
     return art
 
 
-def check_references(art: Artifact) -> None:
+def check_references(art: Artifact, problems: Problems, unreadable: set[str] = frozenset()) -> None:
+    """Papers, dependencies and scales a claim names exist; nothing in it is vacuous. ``unreadable``: claim
+    files that failed to load (their own error is reported; a dependency on them is not a second one)."""
     scales = art.manifest.scales
     for cid, claim in art.claims.items():
         f = art.claim_files[cid]
         if claim.paper in art.missing_papers:
-            raise ArtifactError(f, "paper", f"cites paper {claim.paper!r}, whose file logic/papers/{claim.paper}.yaml "
-                                "does not exist", f"add logic/papers/{claim.paper}.yaml")
-        if claim.paper not in art.papers:
-            raise ArtifactError(f, "paper", f"cites paper {claim.paper!r}, which is not in ara.yaml papers",
-                                f"use one of {', '.join(art.papers) or '(none)'} or add the paper")
+            problems.add(ArtifactError(f, "paper", f"cites paper {claim.paper!r}, whose file logic/papers/"
+                                       f"{claim.paper}.yaml does not exist", f"add logic/papers/{claim.paper}.yaml",
+                                       code="ARX201"))
+        elif claim.paper not in art.papers and claim.paper not in art.manifest.papers:
+            problems.add(ArtifactError(f, "paper", f"cites paper {claim.paper!r}, which is not in ara.yaml papers",
+                                       f"use one of {', '.join(art.papers) or '(none)'} or add the paper",
+                                       code="ARX201"))
         for dep in claim.depends_on:
-            if dep not in art.claims:
-                raise ArtifactError(f, "depends_on", f"depends on claim {dep!r}, which has no file logic/claims/{dep}.yaml",
-                                    "fix the id or add the claim")
+            if dep not in art.claims and dep not in unreadable:
+                problems.add(ArtifactError(f, "depends_on", f"depends on claim {dep!r}, which has no file "
+                                           f"logic/claims/{dep}.yaml", "fix the id or add the claim", code="ARX203"))
         for scale in claim.checks:
             if scale not in scales:
-                raise ArtifactError(f, f"checks.{scale}", f"unknown scale {scale!r}",
-                                    f"use one of {', '.join(scales)}")
-        check_not_vacuous(claim, art.papers[claim.paper], f)
-    cycle = find_cycle({cid: c.depends_on for cid, c in art.claims.items()})
+                problems.add(ArtifactError(f, f"checks.{scale}", f"unknown scale {scale!r}",
+                                           f"use one of {', '.join(scales)}", code="ARX205"))
+        if claim.paper in art.papers:
+            for problem in vacuous_problems(claim, art.papers[claim.paper], f):
+                problems.add(problem)
+    cycle = find_cycle({cid: [d for d in c.depends_on if d in art.claims] for cid, c in art.claims.items()})
     if cycle:
-        raise ArtifactError(art.claim_files[cycle[0]], "depends_on",
-                            f"dependency cycle {' -> '.join(cycle)}", "remove one depends_on edge of the cycle")
+        problems.add(ArtifactError(art.claim_files[cycle[0]], "depends_on", f"dependency cycle {' -> '.join(cycle)}",
+                                   "remove one depends_on edge of the cycle", code="ARX204"))
 
 
 def _strings(value: Any, where: str) -> list[tuple[str, str]]:
@@ -334,30 +360,44 @@ def _strings(value: Any, where: str) -> list[tuple[str, str]]:
     return []
 
 
+RECALLED = "recalled"
+
+
 def _normalised(text: str) -> str:
     return " ".join(text.split())
 
 
-def check_not_vacuous(claim: Claim, paper: Paper, source: str) -> None:
+def vacuous_problems(claim: Claim, paper: Paper, source: str) -> list[ArtifactError]:
     """A claim that says nothing cannot be reproduced: no TODO left, the statement, falsification and quote
-    written, and a quote from the abstract standing verbatim (whitespace aside) in the paper's abstract sentences.
+    written, and a quote from the abstract standing verbatim (whitespace aside) in the paper's abstract sentences;
+    a quote declared ``recalled`` (not checked against any text) is a warning.
 
     Why: an untouched ``arx new-claim`` scaffold used to pass validation and be computed as reproduced.
     """
+    problems = []
     dumped = claim.model_dump(mode="json", exclude={"history"})
     for field_, text in _strings(dumped, ""):
         if "TODO" in text:
-            raise ArtifactError(source, field_, "still holds a TODO from the scaffold", "write the real text")
+            problems.append(ArtifactError(source, field_, "still holds a TODO from the scaffold", "write the real text",
+                                          code="ARX206"))
     for field_, text in (("statement", claim.statement), ("falsification", claim.falsification),
                          ("paper_reports.quote", claim.paper_reports.quote),
                          ("paper_reports.figure", claim.paper_reports.figure)):
         if not text.strip():
-            raise ArtifactError(source, field_, "is empty", "say it in a sentence: a claim must be falsifiable")
-    if claim.paper_reports.source == "abstract" and not any(
+            problems.append(ArtifactError(source, field_, "is empty", "say it in a sentence: a claim must be "
+                                          "falsifiable", code="ARX207"))
+    where = claim.paper_reports.source
+    if where == "abstract" and claim.paper_reports.quote.strip() and not any(
             _normalised(claim.paper_reports.quote) in _normalised(s) for s in paper.abstract_sentences):
-        raise ArtifactError(source, "paper_reports.quote", f"is not verbatim in the abstract_sentences of "
-                            f"logic/papers/{paper.id}.yaml", "quote the abstract exactly, or set paper_reports.source "
-                            "to where the sentence comes from (e.g. 'Section 4.2' or 'recalled')")
+        problems.append(ArtifactError(source, "paper_reports.quote", f"is not verbatim in the abstract_sentences of "
+                                      f"logic/papers/{paper.id}.yaml", "quote the abstract exactly, or set "
+                                      "paper_reports.source to where the sentence comes from (e.g. 'Section 4.2' or "
+                                      "'recalled')", code="ARX208"))
+    elif where == RECALLED:
+        problems.append(ArtifactError(source, "paper_reports.source", "the quote is recalled, not checked against "
+                                      "the paper's text", "quote the abstract or name the section it comes from",
+                                      code="ARX209"))
+    return problems
 
 
 def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:

@@ -19,9 +19,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .config import build_config
+from .diagnostics import ArtifactError, writing
 from .evidence import digests, dvc_entries, resolve_evidence, sha256
-from .exploration import NODES, node_path, now_iso, state_dir
-from .load import Artifact, ArtifactError, find_cycle, load_node, read_json, rel, validate
+from .exploration import node_path, now_iso, state_dir
+from .load import Artifact, load_node, read_json, rel, validate
+from .preregistration import Registration, posthoc_warnings, registrations
 from .schema import CheckResult, Claim, Condition, ConditionResult, IntervalRule, MetricsFile, ReviewReport
 
 REVIEW_DIR = Path("evidence") / "review"
@@ -62,7 +64,7 @@ def lookup(metrics: dict, key: str, source: str, field_: str) -> Any:
             where = ".".join(parts[:i]) or "metrics"
             raise ArtifactError(source, field_, f"key {key!r} not found in the metrics file: {where} has no "
                                 f"{parts[i]!r} (it has: {have or 'nothing'})",
-                                "fix checks.<scale>.key to a dotted path inside `metrics`")
+                                "fix checks.<scale>.key to a dotted path inside `metrics`", code="ARX401")
     return node
 
 
@@ -72,7 +74,7 @@ def _number(metrics: dict, key: str, source: str, field_: str, evidence_hint: st
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArtifactError(source, field_, f"{key!r} is a {type(value).__name__} in the metrics file, not a number",
-                            f"point the {evidence_hint} at a numeric metric")
+                            f"point the {evidence_hint} at a numeric metric", code="ARX402")
     return float(value)
 
 
@@ -203,11 +205,11 @@ def _items(metrics: dict, key: str | None, value: float | None, source: str, fie
     raw = lookup(metrics, key, source, field_)
     if not isinstance(raw, list) or not raw or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in raw):
         raise ArtifactError(source, field_, f"{key!r} at seed {seed} is not a non-empty list of numbers",
-                            "point it at the per-item values the experiment writes")
+                            "point it at the per-item values the experiment writes", code="ARX403")
     arr = np.asarray(raw, dtype=float)
     if abs(float(arr.mean()) - value) > 1e-6 * max(1.0, abs(value)):
         raise ArtifactError(source, field_, f"the mean of {key!r} at seed {seed} is {arr.mean():.6g}, not the "
-                            f"tested value {value:.6g}", "name the per-item values whose mean is the key")
+                            f"tested value {value:.6g}", "name the per-item values whose mean is the key", code="ARX403")
     return arr
 
 
@@ -237,7 +239,8 @@ def _measure(cond: Condition, states: dict[int, EvidenceState], source: str, whe
         minus_items = _items(m, cond.minus_items, b, source, f"{where}.minus_items", seed)
         if cond.paired and minus_items is not None and len(minus_items) != len(items):
             raise ArtifactError(source, f"{where}.minus_items", f"paired items of unequal length at seed {seed} "
-                                f"({len(items)} vs {len(minus_items)})", "set paired: false for two independent samples")
+                                f"({len(items)} vs {len(minus_items)})", "set paired: false for two independent samples",
+                                code="ARX403")
         samples.append(SeedSample(value, items, minus_items))
     return _Measured(values, samples)
 
@@ -317,18 +320,6 @@ def combine(verdicts: list[str]) -> str:
     return "reproduced" if verdicts and all(v == "reproduced" for v in verdicts) else "inconclusive"
 
 
-def rule_problems(claim: Claim, scale: str, seeds: list[int], source: str) -> None:
-    """Static fit of a check's decision rule to the scale's seeds (exit 2 when it cannot decide)."""
-    check = claim.checks.get(scale)
-    if check is None or check.decision.kind != "seeds_passing":
-        return
-    k, n = check.decision.min, len(seeds)
-    if not n / 2 < k <= n:
-        raise ArtifactError(source, f"checks.{scale}.decision.min", f"min {k} does not fit the {n} seeds of scale "
-                            f"{scale} (it must be more than {n / 2:g} and at most {n})",
-                            f"set min between {n // 2 + 1} and {n}")
-
-
 def summarise_states(states: list[str]) -> str:
     """One word when every seed's evidence is in the same state, else counts (``4 fresh, 1 missing``)."""
     counts = {st: states.count(st) for st in dict.fromkeys(states)}
@@ -340,13 +331,12 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
     check = claim.checks.get(scale)
     if check is None:
         return CheckResult(claim=claim.id, scale=scale, verdict="inconclusive", reason=f"no check at scale {scale}")
-    rule_problems(claim, scale, seeds, source)
     states = {s: ins.state(check.evidence_for(s), source, f"checks.{scale}.evidence") for s in seeds}
     present = [s for s, st in states.items() if st.state != "missing"]
     base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all(),
                 decision=check.decision.describe(), seeds=seeds, seeds_present=present,
                 evidence_state=summarise_states([st.state for st in states.values()]))
-    rerun = f"snakemake reproduce_claim_{claim.id} --config scale={scale}"
+    rerun = f"arx reproduce {claim.id} --scale {scale}"
     tampered = [st for st in states.values() if st.state == "tampered"]
     if tampered:
         return CheckResult(**base, verdict="inconclusive", reason=f"tampered evidence: {tampered[0].detail}")
@@ -354,12 +344,11 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
         made_by = ins.rules.get(states[s].path)
         if made_by is not None and made_by != check.rule:
             raise ArtifactError(source, f"checks.{scale}.rule", f"names rule {check.rule!r}, but {states[s].path} was "
-                                f"produced by rule {made_by!r} (its run node)", f"set rule: {made_by}")
+                                f"produced by rule {made_by!r} (its run node)", f"set rule: {made_by}", code="ARX213")
     other = sorted({st.metrics.provenance.scale for s, st in states.items() if s in present} - {scale})
     if other:
         return CheckResult(**base, verdict="inconclusive",
-                           reason=f"evidence was produced at scale {', '.join(other)}, not {scale}: run `{rerun} "
-                                  f"--forcerun {check.rule}`")
+                           reason=f"evidence was produced at scale {', '.join(other)}, not {scale}: run `{rerun}`")
     found = {s: states[s] for s in present}
     results = [_decide(c, check.decision, _measure(c, found, source, f"checks.{scale}"), len(seeds))
                for c in check.conditions()]
@@ -376,45 +365,54 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
                        reason=why)
 
 
-def check_graph(root: Path) -> list[str]:
-    """Static checks of the exploration graph: node schema, parent references, no cycles."""
-    nodes = {}
-    for path in sorted((root / NODES).glob("*.yaml")):
-        node = load_node(path, root)
-        if node.id != path.stem:
-            raise ArtifactError(rel(path, root), "id", f"id {node.id!r} differs from the file name",
-                                f"set id: {path.stem}")
-        nodes[node.id] = node
-    for node in nodes.values():
-        for p in node.parents:
-            if p not in nodes:
-                raise ArtifactError(f"exploration/nodes/{node.id}.yaml", "parents", f"parent {p!r} does not exist",
-                                    "fix the id (see `arx trace`)")
-    cycle = find_cycle({i: n.parents for i, n in nodes.items()})
-    if cycle:
-        raise ArtifactError(f"exploration/nodes/{cycle[0]}.yaml", "parents", f"cycle {' -> '.join(cycle)}",
-                            "remove one parent edge of the cycle")
-    return list(nodes)
+def review(art: Artifact, scale: str, claim_ids: list[str] | None = None, strict: bool = False) -> ReviewReport:
+    """Static checks + verdicts; raises every problem at once (ArtifactErrors) before anything is written.
 
+    ``strict``: warnings (a post-hoc check, a recalled quote) fail as errors do.
+    """
+    from .validation import static_problems
 
-def review(art: Artifact, scale: str, claim_ids: list[str] | None = None) -> ReviewReport:
-    """Static checks + verdicts; raises ArtifactError on bad input before anything is written."""
-    check_graph(art.root)
+    problems = static_problems(art)
     for cid in claim_ids or []:
         if cid not in art.claims:
-            raise ArtifactError(None, "--claim", f"no claim {cid!r}", "see `arx status` for claim ids")
+            problems.add(ArtifactError(None, "--claim", f"no claim {cid!r}", "see `arx status` for claim ids",
+                                       code="ARX501"))
     ins = Inspector(art)
     for cid, claim in art.claims.items():  # every cited path must stay inside evidence/, at every scale
         for s, check in claim.checks.items():
-            resolve_evidence(art.root, check.evidence_for(0), art.claim_files[cid], f"checks.{s}.evidence")
+            with problems.collect():
+                resolve_evidence(art.root, check.evidence_for(0), art.claim_files[cid], f"checks.{s}.evidence")
     seeds = art.manifest.scales[scale].seeds
-    results = [judge(art.claims[c], scale, ins, art.claim_files[c], seeds) for c in (claim_ids or art.claims)]
+    results = []
+    for c in claim_ids or art.claims:
+        with problems.collect():
+            if c in art.claims:
+                results.append(judge(art.claims[c], scale, ins, art.claim_files[c], seeds))
+    regs = registrations_at(art, scale, ins, [r.claim for r in results])
+    for warning in posthoc_warnings(art, scale, regs):
+        problems.add(warning)
+    problems.raise_errors(strict)
+    results = [r.model_copy(update={"registration": regs[r.claim].status}) if r.claim in regs else r
+               for r in results]
     states = list(ins._cache.values())
     return ReviewReport(scale=scale, generated=now_iso(), results=results,
+                        warnings=[w.one_line() for w in problems.warnings],
                         tampered=sorted({p for st in states for p in st.problems}),
                         stale=sorted(f"{st.path}: {st.state}: {st.detail}" for st in states
                                      if st.state.startswith("stale")),
                         dirty=sorted(st.path for st in states if st.state == "dirty"))
+
+
+def registrations_at(art: Artifact, scale: str, ins: Inspector, claim_ids: list[str]) -> dict[str, Registration]:
+    """Pre-registration of each claim's check at ``scale`` against the evidence ``ins`` has read."""
+    runs: dict[str, list[tuple[str | None, str]]] = {}
+    for cid in claim_ids:
+        check = art.claims[cid].checks.get(scale)
+        for seed in art.seeds(scale) if check else ():
+            st = ins.state(check.evidence_for(seed), art.claim_files[cid], f"checks.{scale}.evidence")
+            if st.metrics is not None:
+                runs.setdefault(cid, []).append((st.metrics.provenance.git_commit, st.metrics.provenance.started))
+    return registrations(art, scale, runs, claim_ids)
 
 
 def same_results(a: ReviewReport, b: ReviewReport) -> bool:
@@ -422,9 +420,17 @@ def same_results(a: ReviewReport, b: ReviewReport) -> bool:
     return a.model_dump(exclude={"generated"}) == b.model_dump(exclude={"generated"})
 
 
+def parse_report(text: str) -> ReviewReport:
+    """A stored report; reports written before warnings existed carried an always-empty ``errors`` list."""
+    data = json.loads(text)
+    if isinstance(data, dict) and data.get("errors") == []:
+        del data["errors"]
+    return ReviewReport.model_validate(data)
+
+
 def read_report(path: Path) -> ReviewReport | None:
     try:
-        return ReviewReport.model_validate_json(path.read_text())
+        return parse_report(path.read_text())
     except (OSError, ValueError):
         return None
 
@@ -437,7 +443,12 @@ def write_report(root: Path, report: ReviewReport, partial: bool) -> tuple[Path,
     so ``arx review --json`` prints the same bytes on the same evidence.
     """
     path = root / report_path(report.scale)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(report_path(report.scale)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _write_report_locked(root, path, report, partial)
+
+
+def _write_report_locked(root: Path, path: Path, report: ReviewReport, partial: bool) -> tuple[Path, ReviewReport, bool]:
     with open(state_dir(root) / "review.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = read_report(path) if path.is_file() else None
@@ -449,6 +460,7 @@ def write_report(root: Path, report: ReviewReport, partial: bool) -> tuple[Path,
                 "tampered": sorted(set(old.tampered) | set(report.tampered)),
                 "stale": sorted(set(old.stale) | set(report.stale)),
                 "dirty": sorted(set(old.dirty) | set(report.dirty)),
+                "warnings": sorted(set(old.warnings) | set(report.warnings)),
             })
         if old is not None and same_results(old, report):
             return path, old, False

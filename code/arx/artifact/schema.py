@@ -23,7 +23,7 @@ Verdict = Literal["reproduced", "refuted", "inconclusive"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def evidence_path_problem(path: str, suffix: str | None = None) -> str | None:
@@ -127,7 +127,7 @@ class Condition(Strict):
     """One test on a metric: ``metrics[key] <comparator> threshold``."""
 
     # the comparator-specific rules below (validator) also go into the JSON Schema, for non-Python tools
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_COMPARATOR_RULES)
 
     key: str = Field(description="dotted path inside the `metrics` object of the evidence file", min_length=1)
     minus: str | None = Field(default=None, min_length=1,
@@ -248,7 +248,7 @@ class Check(Condition):
     here, in the claim, instead of folding them into one flag computed by the experiment.
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_COMPARATOR_RULES)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_COMPARATOR_RULES)
 
     rule: str = Field(description="Snakemake rule that produces the evidence")
     evidence: str = Field(description="metrics file pattern, repo-relative, under evidence/, ending in .json, with "
@@ -393,12 +393,34 @@ class ExplorationNode(Strict):
     created: str
     author: str | None = None
     run: RunInfo | None = None
+    # ARA's structured fields (ara-cli 0.1.15 dialect), each allowed only on its node type (NOTE_FIELDS)
+    hypothesis: str | None = Field(default=None, description="dead_end: what was expected to work")
+    failure_mode: str | None = Field(default=None, description="dead_end: how it failed")
+    lesson: str | None = Field(default=None, description="dead_end: what to do differently")
+    choice: str | None = Field(default=None, description="decision: what was chosen")
+    alternatives: list[str] | None = Field(default=None, description="decision: what else was considered")
+    rationale: str | None = Field(default=None, description="decision: why this choice")
+    prior_direction: str | None = Field(default=None, description="pivot: the direction left")
+    new_direction: str | None = Field(default=None, description="pivot: the direction taken")
+    reason: str | None = Field(default=None, description="pivot: why")
 
     @model_validator(mode="after")
     def _run_iff_run_type(self) -> ExplorationNode:
         if (self.type == "run") != (self.run is not None):
             raise ValueError("a node has a `run` section exactly when type is 'run'")
+        for type_, names in NOTE_FIELDS.items():
+            wrong = [n for n in names if getattr(self, n) is not None and self.type != type_]
+            if wrong:
+                raise ValueError(f"{', '.join(wrong)} belong(s) to {type_} nodes, not to a {self.type} node")
         return self
+
+
+#: the structured fields of each ARA note type
+NOTE_FIELDS: dict[str, tuple[str, ...]] = {
+    "dead_end": ("hypothesis", "failure_mode", "lesson"),
+    "decision": ("choice", "alternatives", "rationale"),
+    "pivot": ("prior_direction", "new_direction", "reason"),
+}
 
 
 # ---------------------------------------------------------------------------------------------- review output
@@ -433,12 +455,16 @@ class CheckResult(Strict):
     evidence_state: str | None = Field(default=None, description="fresh / stale (code) / ... over the seeds' files, "
                                        "e.g. '4 fresh, 1 missing'")
     conditions: list[ConditionResult] = Field(default_factory=list)
+    registration: Literal["pre-registered", "post-hoc", "not committed", "unknown"] | None = Field(
+        default=None, description="computed from git history: was the check's protocol committed before every seed's "
+        "evidence was produced (see arx.artifact.preregistration)")
 
 
 class ReviewReport(Strict):
     scale: str
     generated: str
-    errors: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="static warnings of the artifact (e.g. a post-hoc "
+                                "check); `--strict` fails on them")
     tampered: list[str] = Field(default_factory=list)
     stale: list[str] = Field(default_factory=list, description="evidence whose code or config changed since its run")
     dirty: list[str] = Field(default_factory=list, description="evidence produced from a working tree with "

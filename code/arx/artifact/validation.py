@@ -8,10 +8,13 @@ published schemas are known to describe what arx accepts.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .load import MANIFEST, ArtifactError, load_artifact, read_json, read_yaml, rel, validate
+from .diagnostics import ArtifactError, Problems
+from .exploration import NODES
+from .load import MANIFEST, Artifact, find_cycle, load_artifact, load_node, read_json, read_yaml, rel, validate
 from .schema import SCHEMA_MODELS, Claim
 
 SCHEMA_DIR = Path("logic") / "schemas"
@@ -60,7 +63,8 @@ def kind_of(relpath: str) -> str:
     if p.parts[:1] == ("evidence",) and p.suffix == ".json":
         return "metrics"
     raise ArtifactError(relpath, None, "not a file arx knows how to validate",
-                        "pass ara.yaml, logic/papers|claims/*.yaml, exploration/nodes/*.yaml or evidence/**/*.json")
+                        "pass ara.yaml, logic/papers|claims/*.yaml, exploration/nodes/*.yaml or evidence/**/*.json",
+                        code="ARX109")
 
 
 def _jsonschema_check(root: Path, kind: str, data: Any, shown: str) -> None:
@@ -68,59 +72,145 @@ def _jsonschema_check(root: Path, kind: str, data: Any, shown: str) -> None:
 
     path = root / SCHEMA_DIR / f"{kind}.schema.json"
     if not path.is_file():
-        raise ArtifactError(rel(path, root), None, "JSON Schema missing", "run `arx schema --write`")
+        raise ArtifactError(rel(path, root), None, "JSON Schema missing", "run `arx schema --write`", code="ARX108")
     validator = jsonschema.Draft202012Validator(json.loads(path.read_text()))
     err = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if err is not None:
         field = ".".join(map(str, err.absolute_path)) or None
-        raise ArtifactError(shown, field, f"JSON Schema: {err.message}", f"match {rel(path, root)}")
+        raise ArtifactError(shown, field, f"JSON Schema: {err.message}", f"match {rel(path, root)}", code="ARX108")
 
 
-def validate_files(root: Path, files: list[Path]) -> list[str]:
+def validate_files(root: Path, files: list[Path], problems: Problems | None = None) -> list[str]:
+    """Each file through pydantic and JSON Schema; every file's problem collected (raised at the end when no
+    ``problems`` collector is given)."""
+    own = problems is None
+    problems = problems if problems is not None else Problems()
     checked = []
     for f in files:
         full = f if f.is_absolute() else Path.cwd() / f
         shown = rel(full, root)
-        kind = kind_of(shown)
-        if full.suffix == ".json":
-            data, doc = read_json(full, shown), None
-        else:
-            doc = read_yaml(full, shown)
-            data = doc.data
-        model = validate(SCHEMA_MODELS[kind], data, shown, doc)
-        if isinstance(model, Claim) and model.id != full.stem:
-            raise ArtifactError(shown, "id", f"id {model.id!r} differs from the file name {full.stem!r}",
-                                f"rename the file to {model.id}.yaml or set id: {full.stem}")
-        _jsonschema_check(root, kind, data, shown)
-        checked.append(shown)
+        with problems.collect():
+            kind = kind_of(shown)
+            if full.suffix == ".json":
+                data, doc = read_json(full, shown), None
+            else:
+                doc = read_yaml(full, shown)
+                data = doc.data
+            model = validate(SCHEMA_MODELS[kind], data, shown, doc)
+            if isinstance(model, Claim) and model.id != full.stem:
+                raise ArtifactError(shown, "id", f"id {model.id!r} differs from the file name {full.stem!r}",
+                                    f"rename the file to {model.id}.yaml or set id: {full.stem}", code="ARX111")
+            _jsonschema_check(root, kind, data, shown)
+            checked.append(shown)
+    if own:
+        problems.raise_errors()
     return checked
 
 
-def validate_all(root: Path) -> list[str]:
-    """The whole artifact: cross references (load_artifact), the graph, then every file through both validators."""
-    from .review import check_graph, rule_problems
+def graph_problems(root: Path, claim_ids: set[str] | None = None) -> tuple[list[str], Problems]:
+    """The exploration graph: node schema, ids equal to file names, parents and cited claims that exist
+    (``claim_ids``; None skips that check), no cycles. Returns the node ids and the problems found."""
+    problems = Problems()
+    nodes = {}
+    for path in sorted((root / NODES).glob("*.yaml")):
+        with problems.collect():
+            node = load_node(path, root)
+            if node.id != path.stem:
+                raise ArtifactError(rel(path, root), "id", f"id {node.id!r} differs from the file name",
+                                    f"set id: {path.stem}", code="ARX111")
+            nodes[node.id] = node
+    for node in nodes.values():
+        source = f"exploration/nodes/{node.id}.yaml"
+        for p in node.parents:
+            if p not in nodes:
+                problems.add(ArtifactError(source, "parents", f"parent {p!r} does not exist",
+                                           "fix the id (see `arx trace`)", code="ARX301"))
+        for c in node.claims if claim_ids is not None else ():
+            if c not in claim_ids:
+                problems.add(ArtifactError(source, "claims", f"cites claim {c!r}, which has no file "
+                                           f"logic/claims/{c}.yaml", "fix the id (see `arx status`) or drop it",
+                                           code="ARX303"))
+    cycle = find_cycle({i: [p for p in n.parents if p in nodes] for i, n in nodes.items()})
+    if cycle:
+        problems.add(ArtifactError(f"exploration/nodes/{cycle[0]}.yaml", "parents", f"cycle {' -> '.join(cycle)}",
+                                   "remove one parent edge of the cycle", code="ARX302"))
+    return list(nodes), problems
 
-    art = load_artifact(root)
-    if art.missing_papers:
-        pid = art.missing_papers[0]
-        raise ArtifactError(MANIFEST, "papers", f"paper {pid!r} has no file logic/papers/{pid}.yaml",
-                            f"add logic/papers/{pid}.yaml or remove {pid!r} from papers")
-    check_graph(root)
-    for cid, claim in art.claims.items():  # a decision rule that cannot decide with the scale's seeds
-        for scale in claim.checks.keys() & art.manifest.scales.keys():
-            rule_problems(claim, scale, art.seeds(scale), art.claim_files[cid])
-    key_problems = claim_key_problems(root, list(art.claims.values()))
-    if key_problems:
-        raise ArtifactError("logic/claims", "checks", f"{len(key_problems)} claim key(s) name no reported metric: "
-                            + "; ".join(key_problems))
+
+def check_graph(root: Path, claim_ids: set[str] | None = None) -> list[str]:
+    """:func:`graph_problems`, raising every problem at once."""
+    ids, problems = graph_problems(root, claim_ids)
+    problems.raise_errors()
+    return ids
+
+
+def decision_problem(claim: Claim, scale: str, seeds: list[int], source: str) -> ArtifactError | None:
+    """A check's decision rule that cannot decide with the scale's seeds (seeds_passing with a bad ``min``)."""
+    check = claim.checks.get(scale)
+    if check is None or check.decision.kind != "seeds_passing":
+        return None
+    k, n = check.decision.min, len(seeds)
+    if n / 2 < k <= n:
+        return None
+    return ArtifactError(source, f"checks.{scale}.decision.min", f"min {k} does not fit the {n} seeds of scale "
+                         f"{scale} (it must be more than {n / 2:g} and at most {n})",
+                         f"set min between {n // 2 + 1} and {n}", code="ARX210")
+
+
+_RULE = re.compile(r"^\s*(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
+
+
+def workflow_rules(root: Path) -> set[str] | None:
+    """Rule names defined literally (``rule <name>:``) in ``workflows/*.smk``; None for an artifact without them."""
+    files = sorted((root / "workflows").glob("*.smk"))
+    if not files:
+        return None
+    return {m for f in files for m in _RULE.findall(f.read_text(encoding="utf-8", errors="replace"))}
+
+
+def static_problems(art: Artifact) -> Problems:
+    """Everything review and validate check without reading evidence, collected in one pass: the exploration
+    graph, decision rules against the scales' seeds, claim keys against the experiments' Metrics schemas, check
+    rules against the workflow, and the artifact's load-time warnings. (Post-hoc checks need the evidence:
+    review adds them.)"""
+    _, problems = graph_problems(art.root, set(art.claims))
+    for warning in art.warnings:
+        problems.add(warning)
+    rules = workflow_rules(art.root)
+    for cid, claim in art.claims.items():
+        source = art.claim_files[cid]
+        for scale, check in claim.checks.items():
+            if scale in art.manifest.scales:
+                problem = decision_problem(claim, scale, art.seeds(scale), source)
+                if problem:
+                    problems.add(problem)
+            if rules is not None and check.rule not in rules:
+                problems.add(ArtifactError(source, f"checks.{scale}.rule", f"names rule {check.rule!r}, which no "
+                                           "workflows/*.smk defines", "name a rule of the workflow (`snakemake "
+                                           "--list-rules`) or add it", code="ARX212"))
+    for problem in claim_key_problems(art.root, list(art.claims.values())):
+        problems.add(problem)
+    return problems
+
+
+def validate_all(root: Path, strict: bool = False) -> tuple[list[str], list[ArtifactError]]:
+    """The whole artifact, every problem at once: load (cross references), static checks, then every file
+    through both validators. Returns the files checked and the warnings (``strict``: warnings fail too)."""
+    problems = Problems()
+    art = None
+    with problems.collect():
+        art = load_artifact(root)
+    if art is not None:
+        for problem in static_problems(art).items:
+            problems.add(problem)
     files = [root / MANIFEST, *sorted((root / "logic" / "papers").glob("*.yaml")),
              *sorted((root / "logic" / "claims").glob("*.yaml")),
              *sorted((root / "exploration" / "nodes").glob("*.yaml")),
              *sorted((root / "evidence").rglob("metrics.json")),
              *sorted((root / "evidence" / "review").glob("*.json"))]
-    return validate_files(root, files)
-
-
+    checked = validate_files(root, files, problems)
+    problems.raise_errors(strict)
+    return checked, problems.warnings
 
 
 # ---------------------------------------------------------------------------------------------- metric keys
@@ -171,14 +261,14 @@ def metric_key_problem(schema: dict, key: str, kind: str = "number") -> str | No
     return None
 
 
-def claim_key_problems(root: Path, claims: list[Claim]) -> list[str]:
+def claim_key_problems(root: Path, claims: list[Claim]) -> list[ArtifactError]:
     """Every claim key/minus that does not exist in the Metrics schema of the experiment its evidence names.
 
     Skipped only for an artifact that ships no experiment schemas at all (``logic/schemas/experiments/``).
     """
     if not (root / EXPERIMENT_SCHEMAS).is_dir():
         return []
-    problems = []
+    problems: list[ArtifactError] = []
     for claim in claims:
         for scale, check in claim.checks.items():
             parts = PurePosixPath(check.evidence).parts
@@ -186,8 +276,9 @@ def claim_key_problems(root: Path, claims: list[Claim]) -> list[str]:
             path = root / EXPERIMENT_SCHEMAS / f"{experiment}.metrics.schema.json"
             source = f"logic/claims/{claim.id}.yaml"
             if not path.is_file():
-                problems.append(f"{source}: checks.{scale}.evidence: no Metrics schema for experiment "
-                                f"{experiment!r} (fix: register it, then `python -m arx.experiments --write`)")
+                problems.append(ArtifactError(source, f"checks.{scale}.evidence", f"no Metrics schema for experiment "
+                                              f"{experiment!r}", "register it, then `python -m arx.experiments "
+                                              "--write`", code="ARX211"))
                 continue
             schema = json.loads(path.read_text())
             for cond in check.conditions():
@@ -195,6 +286,7 @@ def claim_key_problems(root: Path, claims: list[Claim]) -> list[str]:
                                           ("items", cond.items, "array"), ("minus_items", cond.minus_items, "array")):
                     why = key and metric_key_problem(schema, key, kind)
                     if why:
-                        problems.append(f"{source}: checks.{scale}.{field_}: {why} in {rel(path, root)} "
-                                        f"(fix: name a metric the experiment reports)")
+                        problems.append(ArtifactError(source, f"checks.{scale}.{field_}", f"{why} in "
+                                                      f"{rel(path, root)}", "name a metric the experiment reports",
+                                                      code="ARX211"))
     return problems

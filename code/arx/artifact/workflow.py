@@ -13,7 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .load import ArtifactError, claim_paths, find_root, load_claim, load_manifest
+from .diagnostics import ArtifactError
+from .load import claim_paths, find_root, load_claim, load_manifest
 from .schema import Claim, Manifest
 
 
@@ -35,7 +36,7 @@ def _seeds(value: object, default: list[int]) -> list[int]:
     if not items or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in items) \
             or len(set(items)) != len(items):
         raise ArtifactError("--config", "seeds", f"{value!r} is not a list of distinct non-negative integers",
-                            "write e.g. --config seeds=[0] or seeds=[0,1,2]")
+                            "write e.g. --config seeds=[0] or seeds=[0,1,2]", code="ARX502")
     return list(items)
 
 
@@ -54,7 +55,7 @@ class Workflow:
         scale = str(config.get("scale", manifest.default_scale))
         if scale not in manifest.scales:
             raise ArtifactError("--config", "scale", f"unknown scale {scale!r}",
-                                f"use --config scale={'|'.join(manifest.scales)}")
+                                f"use --config scale={'|'.join(manifest.scales)}", code="ARX205")
         seeds = _seeds(config.get("seeds"), manifest.scales[scale].seeds)
         claims = [load_claim(p, root) for p in claim_paths(root)]
         return cls(root, manifest, scale, seeds, claims)
