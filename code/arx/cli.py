@@ -31,7 +31,8 @@ class Out:
             print(text)
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    """Left-aligned columns; cells are shown with str()."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)),
@@ -243,8 +244,9 @@ def cmd_trace(args, out: Out) -> int:
         if i in seen:  # reached again through another parent: show once
             return {"id": i}
         seen.add(i)
+        run = nodes[i].run
         return {"id": i, "type": nodes[i].type, "title": nodes[i].title,
-                "status": nodes[i].run.status if nodes[i].run else None, "previous": previous.get(i),
+                "status": run.status if run else None, "previous": previous.get(i),
                 "children": [walk(c, depth + 1) for c in sorted(children[i])]}
 
     tree = [walk(r, 0) for r in sorted(roots)]
@@ -355,8 +357,9 @@ def cmd_validate(args, out: Out) -> int:
     from arx.artifact.validation import validate_all, validate_files
 
     root = find_root()
+    warnings: list = []
     if args.files:
-        checked, warnings = validate_files(root, [Path(f) for f in args.files]), []
+        checked = validate_files(root, [Path(f) for f in args.files])
     else:
         checked, warnings = validate_all(root, strict=args.strict)
     for w in warnings:
@@ -440,7 +443,7 @@ def cmd_evidence_list(args, out: Out) -> int:
                 cited.setdefault(claim.checks[scale].evidence_for(seed), []).append(cid)
     paths = sorted(set(cited) | {p.relative_to(art.root).as_posix()
                                  for p in (art.root / "evidence").rglob("metrics.json")})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in paths:
         st = ins.state(p, art.claim_files[cited[p][0]] if p in cited else p, "evidence")
         rows.append({"path": p, "state": st.state, "detail": st.detail, "claims": cited.get(p, [])})

@@ -37,7 +37,7 @@ from arx.artifact.diagnostics import ArtifactError
 from arx.artifact.evidence import dvc_initialised, hash_files, output_files, resolve_evidence, track
 from arx.artifact.exploration import RunRecorder, now_iso, record_run, sweep_interrupted
 from arx.artifact.load import find_root, load_manifest, rel
-from arx.artifact.schema import MetricsFile, RunInfo
+from arx.artifact.schema import MetricsFile, Provenance, RunInfo
 from arx.experiments import RUNTIME_KEYS, Experiment, ExperimentConfig, RunContext
 
 LOG_TAIL = 50
@@ -158,7 +158,7 @@ def git_state(root: Path) -> tuple[str | None, bool | None]:
 
 
 def package_versions() -> dict[str, str | None]:
-    out = {}
+    out: dict[str, str | None] = {}
     for p in PACKAGES:
         try:
             out[p] = metadata.version(p)
@@ -339,19 +339,19 @@ def main(argv: list[str] | None = None) -> int:
                 except ArtifactError as e:  # storage trouble must not throw away the computation
                     print(f"[arx.run] WARNING: {e.one_line()}; track later with `arx evidence track {out_rel}`",
                           flush=True)
-            prov = dict(experiment=args.experiment, scale=scale, run_id=recorder.node.id,
-                        paper_config=args.paper_config, sets=args.sets, git_commit=commit,
-                        git_dirty=dirty, config={**_jsonable(runtime), **cfg.model_dump(mode="json")},
-                        config_source=_jsonable(merged), code=source_closure(root, exp.module), seed=ctx.seed,
-                        packages=package_versions(),
-                        device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
-                        finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),
-                        outputs=hash_files(root, [p for p in fresh if p.name != "metrics.json"]))
+            prov = Provenance(experiment=args.experiment, scale=scale, run_id=recorder.node.id,
+                              paper_config=args.paper_config, sets=args.sets, git_commit=commit,
+                              git_dirty=dirty, config={**_jsonable(runtime), **cfg.model_dump(mode="json")},
+                              config_source=_jsonable(merged), code=source_closure(root, exp.module), seed=ctx.seed,
+                              packages=package_versions(),
+                              device=device, python=sys.version.split()[0], platform=platform.platform(), started=started,
+                              finished=now_iso(), wall_s=round(time.perf_counter() - t0, 3),
+                              outputs=hash_files(root, [p for p in fresh if p.name != "metrics.json"]))
             doc = MetricsFile(metrics=_jsonable(metrics), provenance=prov).model_dump(mode="json")
             atomic_write_json(out / "metrics.json", doc)
             evidence = hash_files(root, [*(p for p in fresh if p.name != "metrics.json"), out / "metrics.json"])
             status = "succeeded"
-            print(f"[arx.run] done in {prov['wall_s']:.1f} s -> {out_rel}/metrics.json", flush=True)
+            print(f"[arx.run] done in {prov.wall_s:.1f} s -> {out_rel}/metrics.json", flush=True)
         except _Interrupted as e:
             status, error = "interrupted", str(e)
             print(f"[arx.run] interrupted: {e}", flush=True)

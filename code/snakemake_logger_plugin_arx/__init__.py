@@ -22,16 +22,16 @@ class LogHandler(LogHandlerBase):
     def emit(self, record: LogRecord) -> None:
         if getattr(self.common_settings, "dryrun", False):
             return
-        event = getattr(record, "event", None)
+        data = vars(record)  # Snakemake puts each event's fields on the record (logging's `extra`)
+        event = data.get("event")
         try:
             if event == LogEvent.JOB_INFO:
-                self.recorder.job_info(record.jobid, record.rule_name, getattr(record, "wildcards", None),
-                                       getattr(record, "output", None), getattr(record, "log", None),
-                                       getattr(record, "shellcmd", None))
+                self.recorder.job_info(data["jobid"], data["rule_name"], data.get("wildcards"), data.get("output"),
+                                       data.get("log"), data.get("shellcmd"))
             elif event == LogEvent.JOB_FINISHED:
-                self.recorder.finished(record.job_id)
+                self.recorder.finished(data["job_id"])
             elif event == LogEvent.JOB_ERROR:
-                self.recorder.error(record.jobid)
+                self.recorder.error(data["jobid"])
         except Exception as e:  # a logger must never take the workflow down; say it once, keep going
             import sys
 

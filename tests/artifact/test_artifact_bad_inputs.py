@@ -27,6 +27,7 @@ def expect_bad(arx, root, *needles, args=("review",), count=1):
     code, out, err = arx(*args)
     lines = [line for line in err.splitlines() if line.startswith("arx: error:")]
     assert code == 2, (code, out, err)
+    assert "Traceback" not in err + out, err
     assert len(lines) == count, err
     for n in needles:
         assert n in lines[0], (n, lines[0])

@@ -64,7 +64,8 @@ def output_files(out: Path, since: float | None = None) -> tuple[list[Path], lis
 
     Files older than the run are leftovers of earlier runs: they are not part of this run's provenance.
     """
-    fresh, old = [], []
+    fresh: list[Path] = []
+    old: list[Path] = []
     for p in sorted(out.rglob("*")):
         if p.is_file() and not p.is_symlink() and p.name not in {"run.log", ".gitignore"} and p.suffix != ".dvc":
             (old if since is not None and p.stat().st_mtime < since else fresh).append(p)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .diagnostics import ArtifactError, Problems
 from .schema import Claim, ExplorationNode, Manifest, Paper
@@ -144,7 +145,7 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return current if _is_model(current) else None
 
 
-def _fix_for(err: dict, model: type[BaseModel]) -> str:
+def _fix_for(err: ErrorDetails, model: type[BaseModel]) -> str:
     kind = err["type"]
     if kind in ("extra_forbidden", "missing"):
         holder = _model_at(model, tuple(err["loc"]))
@@ -288,7 +289,8 @@ def load_artifact(root: Path | None = None) -> Artifact:
     if not paths:
         problems.add(ArtifactError(CLAIMS_DIR.as_posix(), None, "holds no claim: an artifact without claims has "
                                    "nothing to review", "write one with `arx new-claim`", code="ARX214"))
-    loaded, unreadable = [], set()
+    loaded: list[tuple[Path, Claim]] = []
+    unreadable: set[str] = set()
     for path in paths:
         with problems.collect():
             loaded.append((path, load_model(Claim, path, root)))
@@ -318,7 +320,7 @@ def load_artifact(root: Path | None = None) -> Artifact:
     return art
 
 
-def check_references(art: Artifact, problems: Problems, unreadable: set[str] = frozenset()) -> None:
+def check_references(art: Artifact, problems: Problems, unreadable: frozenset[str] | set[str] = frozenset()) -> None:
     """Papers, dependencies and scales a claim names exist; nothing in it is vacuous. ``unreadable``: claim
     files that failed to load (their own error is reported; a dependency on them is not a second one)."""
     scales = art.manifest.scales

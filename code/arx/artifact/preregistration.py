@@ -40,7 +40,7 @@ class Registration:
 
     def describe(self) -> str:
         dates = []
-        if self.check_date:
+        if self.check_date and self.check_commit:
             dates.append(f"check committed {self.check_date[:10]} ({self.check_commit[:8]})")
         if self.evidence_date:
             dates.append(f"evidence produced {self.evidence_date[:10]}")
@@ -95,7 +95,8 @@ class GitHistory:
             return {}
         proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, input=("\n".join(specs) + "\n").encode(),
                               capture_output=True)
-        out, pos, parsed = proc.stdout, 0, {}
+        out, pos = proc.stdout, 0
+        parsed: dict[str, str | None] = {}
         for spec in specs:
             end = out.index(b"\n", pos)
             header = out[pos:end].decode().split()
@@ -143,7 +144,7 @@ def registrations(art: Artifact, scale: str, provenance: dict[str, list[tuple[st
             out[cid] = Registration("unknown", evidence_date=evidence_date)
             continue
         current = protocol(_raw(art.root / art.claim_files[cid]), scale)
-        since = history.registered(art.claim_files[cid], scale, current)
+        since = history.registered(art.claim_files[cid], scale, current) if current is not None else None
         if since is None:
             out[cid] = Registration("post-hoc" if runs else "not committed", evidence_date=evidence_date)
             continue

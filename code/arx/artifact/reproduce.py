@@ -32,9 +32,9 @@ class Plan:
     @property
     def total_s(self) -> float | None:
         """Serial job time (None when some rule never ran before); the wall time divides by the cores used."""
-        parts = [self.expected_s[r] * n if self.expected_s[r] is not None else None for r, n in self.jobs.items()
-                 if not r.startswith("reproduce_claim_")]
-        return None if any(p is None for p in parts) else round(sum(parts), 1)
+        each = [(self.expected_s[r], n) for r, n in self.jobs.items() if not r.startswith("reproduce_claim_")]
+        known = [(s, n) for s, n in each if s is not None]
+        return round(sum(s * n for s, n in known), 1) if len(known) == len(each) else None
 
     def as_json(self) -> dict:
         return {"claim": self.claim, "scale": self.scale, "seeds": self.seeds, "command": " ".join(self.command),

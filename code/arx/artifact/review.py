@@ -24,7 +24,7 @@ from .evidence import digests, dvc_entries, resolve_evidence, sha256
 from .exploration import node_path, now_iso, state_dir
 from .load import Artifact, load_node, read_json, rel, validate
 from .preregistration import Registration, posthoc_warnings, registrations
-from .schema import CheckResult, Claim, Condition, ConditionResult, IntervalRule, MetricsFile, ReviewReport
+from .schema import CheckResult, Claim, Condition, ConditionResult, IntervalRule, MetricsFile, ReviewReport, Verdict
 
 REVIEW_DIR = Path("evidence") / "review"
 
@@ -79,19 +79,8 @@ def _number(metrics: dict, key: str, source: str, field_: str, evidence_hint: st
 
 
 def compare(check: Condition, value: float) -> bool:
-    c, t = check.comparator, check.threshold
-    if c == ">=":
-        return value >= t
-    if c == "<=":
-        return value <= t
-    if c == ">":
-        return value > t
-    if c == "<":
-        return value < t
-    if c == "between":
-        lo, hi = check.thresholds
-        return lo <= value <= hi
-    return abs(value - check.reference) <= t  # abs_diff_le
+    lo, hi, strict = check.bounds()
+    return (lo < value < hi) if strict else (lo <= value <= hi)
 
 
 # ---------------------------------------------------------------------------------------------- evidence
@@ -227,6 +216,7 @@ def _measure(cond: Condition, states: dict[int, EvidenceState], source: str, whe
     values: dict[int, float | None] = {}
     samples = []
     for seed, st in states.items():
+        assert st.metrics is not None, "only present evidence is measured"
         m = st.metrics.metrics
         a = _number(m, cond.key, source, f"{where}.key", "key")
         b = _number(m, cond.minus, source, f"{where}.minus", "minus key") if cond.minus else None
@@ -245,35 +235,21 @@ def _measure(cond: Condition, states: dict[int, EvidenceState], source: str, whe
     return _Measured(values, samples)
 
 
-def _interval_verdict(cond: Condition, lo: float, hi: float) -> str:
-    c, t = cond.comparator, cond.threshold
-    if c in (">=", ">"):
-        ok, bad = (lo >= t, hi < t) if c == ">=" else (lo > t, hi <= t)
-    elif c in ("<=", "<"):
-        ok, bad = (hi <= t, lo > t) if c == "<=" else (hi < t, lo >= t)
-    elif c == "between":
-        a, b = cond.thresholds
-        ok, bad = a <= lo and hi <= b, hi < a or lo > b
-    else:
-        a, b = cond.reference - t, cond.reference + t
-        ok, bad = a <= lo and hi <= b, hi < a or lo > b
+def _interval_verdict(cond: Condition, lo: float, hi: float) -> Verdict:
+    """Reproduced when the whole interval [lo, hi] satisfies the condition, refuted when none of it does."""
+    a, b, strict = cond.bounds()
+    ok = (a < lo and hi < b) if strict else (a <= lo and hi <= b)
+    bad = (hi <= a or lo >= b) if strict else (hi < a or lo > b)
     return "reproduced" if ok else "refuted" if bad else "inconclusive"
 
 
 def _margin(cond: Condition, est: float, lo: float | None, hi: float | None) -> float | None:
+    """Distance of the estimate from the nearest bound, in interval half-widths (positive inside)."""
     half = None if lo is None or hi is None else (hi - lo) / 2
     if not half:
         return None
-    c, t = cond.comparator, cond.threshold
-    if c in (">=", ">"):
-        d = est - t
-    elif c in ("<=", "<"):
-        d = t - est
-    elif c == "between":
-        d = min(est - cond.thresholds[0], cond.thresholds[1] - est)
-    else:
-        d = t - abs(est - cond.reference)
-    return d / half
+    a, b, _ = cond.bounds()
+    return min(est - a, b - est) / half
 
 
 def _decide(cond: Condition, rule: Any, measured: _Measured, n_needed: int) -> ConditionResult:
@@ -282,7 +258,7 @@ def _decide(cond: Condition, rule: Any, measured: _Measured, n_needed: int) -> C
     interval_rule = rule if rule.kind == "interval" else IntervalRule(kind="interval")
     present = [v for v in measured.values.values() if v is not None]
     passing = sum(compare(cond, v) for v in present)
-    res = dict(subject=cond.subject, needs=cond.describe(), n_seeds=len(present), seeds_satisfying=passing,
+    res: dict[str, Any] = dict(subject=cond.subject, needs=cond.describe(), n_seeds=len(present), seeds_satisfying=passing,
                per_seed={str(k): v for k, v in measured.values.items()})
     if not present:
         return ConditionResult(**res, verdict="inconclusive")
@@ -291,6 +267,7 @@ def _decide(cond: Condition, rule: Any, measured: _Measured, n_needed: int) -> C
     res.update(estimate=est.estimate, n_items=est.n_items, level=interval_rule.level,
                interval=None if est.lo is None else [est.lo, est.hi],
                margin=_margin(cond, est.estimate, est.lo, est.hi))
+    verdict: Verdict
     if len(present) < n_needed:
         verdict = "inconclusive"
     elif rule.kind == "all_seeds":
@@ -299,7 +276,7 @@ def _decide(cond: Condition, rule: Any, measured: _Measured, n_needed: int) -> C
         verdict = "reproduced" if passing >= rule.min else "refuted" if len(present) - passing >= rule.min \
             else "inconclusive"
     else:
-        verdict = "inconclusive" if est.lo is None else _interval_verdict(cond, est.lo, est.hi)
+        verdict = "inconclusive" if est.lo is None or est.hi is None else _interval_verdict(cond, est.lo, est.hi)
     return ConditionResult(**res, verdict=verdict)
 
 
@@ -313,7 +290,7 @@ def _describe(r: ConditionResult) -> str:
             f"needs {r.needs}: {r.verdict}" + (f" ({null_text})" if null else ""))
 
 
-def combine(verdicts: list[str]) -> str:
+def combine(verdicts: list[Verdict]) -> Verdict:
     """Every condition must hold: refuted if any is refuted, reproduced if all are, else inconclusive."""
     if "refuted" in verdicts:
         return "refuted"
@@ -333,7 +310,7 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
         return CheckResult(claim=claim.id, scale=scale, verdict="inconclusive", reason=f"no check at scale {scale}")
     states = {s: ins.state(check.evidence_for(s), source, f"checks.{scale}.evidence") for s in seeds}
     present = [s for s, st in states.items() if st.state != "missing"]
-    base = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all(),
+    base: dict[str, Any] = dict(claim=claim.id, scale=scale, evidence=check.evidence, check=check.describe_all(),
                 decision=check.decision.describe(), seeds=seeds, seeds_present=present,
                 evidence_state=summarise_states([st.state for st in states.values()]))
     rerun = f"arx reproduce {claim.id} --scale {scale}"
@@ -345,7 +322,7 @@ def judge(claim: Claim, scale: str, ins: Inspector, source: str, seeds: list[int
         if made_by is not None and made_by != check.rule:
             raise ArtifactError(source, f"checks.{scale}.rule", f"names rule {check.rule!r}, but {states[s].path} was "
                                 f"produced by rule {made_by!r} (its run node)", f"set rule: {made_by}", code="ARX213")
-    other = sorted({st.metrics.provenance.scale for s, st in states.items() if s in present} - {scale})
+    other = sorted({st.metrics.provenance.scale for s, st in states.items() if s in present and st.metrics} - {scale})
     if other:
         return CheckResult(**base, verdict="inconclusive",
                            reason=f"evidence was produced at scale {', '.join(other)}, not {scale}: run `{rerun}`")
@@ -408,7 +385,9 @@ def registrations_at(art: Artifact, scale: str, ins: Inspector, claim_ids: list[
     runs: dict[str, list[tuple[str | None, str]]] = {}
     for cid in claim_ids:
         check = art.claims[cid].checks.get(scale)
-        for seed in art.seeds(scale) if check else ():
+        if check is None:
+            continue
+        for seed in art.seeds(scale):
             st = ins.state(check.evidence_for(seed), art.claim_files[cid], f"checks.{scale}.evidence")
             if st.metrics is not None:
                 runs.setdefault(cid, []).append((st.metrics.provenance.git_commit, st.metrics.provenance.started))

@@ -41,14 +41,19 @@ def claim_runs(art: Artifact, nodes: Iterable[ExplorationNode], cid: str,
     runs = [n for n in nodes if n.run and (cid in n.claims or n.run.out.rstrip("/") in dirs
                                            or (n.run.rule, n.run.scale) in rules)
             and (scale is None or n.run.scale == scale)]
-    return sorted(runs, key=lambda n: n.run.started)
+    return sorted(runs, key=_started)
+
+
+def _started(n: ExplorationNode) -> str:
+    return n.run.started if n.run else n.created
 
 
 def previous_runs(nodes: Iterable[ExplorationNode]) -> dict[str, str | None]:
     """Run node id -> the id of the run before it of the same rule, scale and output directory (None: first)."""
     last: dict[tuple, str] = {}
     out: dict[str, str | None] = {}
-    for n in sorted((n for n in nodes if n.run), key=lambda n: n.run.started):
+    for n in sorted((n for n in nodes if n.run), key=_started):
+        assert n.run is not None
         key = (n.run.rule or n.run.experiment, n.run.scale, n.run.out.rstrip("/"))
         out[n.id] = last.get(key)
         last[key] = n.id

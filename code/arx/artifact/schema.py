@@ -116,7 +116,7 @@ def _require(comparator: str | list[str], required: list[str], forbidden: list[s
             "then": {"required": required, "not": {"anyOf": [{"required": [f]} for f in forbidden]}}}
 
 
-_COMPARATOR_RULES = {"allOf": [
+_COMPARATOR_RULES: dict[str, Any] = {"allOf": [
     _require([">=", "<=", ">", "<"], ["threshold"], ["thresholds", "reference"]),
     _require("between", ["thresholds"], ["threshold", "reference"]),
     _require("abs_diff_le", ["reference", "threshold"], ["thresholds"]),
@@ -156,7 +156,7 @@ class Condition(Strict):
         return v
 
     @model_validator(mode="after")
-    def _thresholds_match_comparator(self) -> Check:
+    def _thresholds_match_comparator(self) -> Condition:
         c = self.comparator
         if c == "between":
             if self.thresholds is None or len(self.thresholds) != 2:
@@ -188,6 +188,21 @@ class Condition(Strict):
         if self.minus is not None and self.items is not None and self.minus_items is None:
             raise ValueError("items on a `key - minus` condition needs minus_items too (the minus key's items)")
         return self
+
+    def bounds(self) -> tuple[float, float, bool]:
+        """The values that satisfy the condition as ``(lo, hi, strict)``: ``[lo, hi]``, or ``(lo, hi)`` on its finite
+        side when ``strict`` (``>`` / ``<``). One description that compare, interval verdict and margin share."""
+        c, t = self.comparator, self.threshold
+        if c == "between":
+            lo, hi = self.thresholds or (math.nan, math.nan)
+            return lo, hi, False
+        assert t is not None, "validated: every other comparator has a threshold"
+        if c == "abs_diff_le":
+            assert self.reference is not None
+            return self.reference - t, self.reference + t, False
+        if c in (">=", ">"):
+            return t, math.inf, c == ">"
+        return -math.inf, t, c == "<"
 
     @property
     def subject(self) -> str:

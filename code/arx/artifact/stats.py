@@ -131,8 +131,8 @@ def estimate(samples: Sequence[SeedSample], *, level: float, resamples: int, boo
     if pooled and not with_items:
         raise ValueError("a pooled estimate needs per-item values at every seed")
     totals = np.array([[np.sum(s.items), len(s.items), np.sum(s.minus_items if s.minus_items is not None else 0),
-                        0 if s.minus_items is None else len(s.minus_items)] for s in samples], dtype=float) \
-        if with_items else None
+                        0 if s.minus_items is None else len(s.minus_items)] for s in samples
+                       if s.items is not None], dtype=float) if with_items else None
     point = float(_quantity(*totals.sum(axis=0))) if pooled else float(values.mean())  # type: ignore[union-attr]
     rng = np.random.default_rng(bootstrap_seed)
     if n >= 2:

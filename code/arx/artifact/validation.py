@@ -126,7 +126,7 @@ def graph_problems(root: Path, claim_ids: set[str] | None = None) -> tuple[list[
                 problems.add(ArtifactError(source, "parents", f"parent {p!r} does not exist",
                                            "fix the id (see `arx trace`)", code="ARX301"))
         for c in node.claims if claim_ids is not None else ():
-            if c not in claim_ids:
+            if claim_ids is not None and c not in claim_ids:
                 problems.add(ArtifactError(source, "claims", f"cites claim {c!r}, which has no file "
                                            f"logic/claims/{c}.yaml", "fix the id (see `arx status`) or drop it",
                                            code="ARX303"))
