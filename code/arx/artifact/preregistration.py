@@ -180,8 +180,8 @@ def _raw(path: Path) -> Any:
 
 def posthoc_warnings(art: Artifact, scale: str, regs: dict[str, Registration]) -> list[ArtifactError]:
     """ARX215 for every post-hoc check (a warning: the verdict stands, labelled; ``--strict`` fails on it)."""
-    return [ArtifactError(art.claim_files[cid], f"checks.{scale}", f"is post-hoc: {reg.describe()}",
-                          "re-run the check's rule now that the protocol is committed (`arx reproduce "
-                          f"{cid} --from-scratch`)", code="ARX215")
+    return [ArtifactError(art.claim_files[cid], f"checks.{scale}", f"is {reg.describe()}",
+                          "commit the protocol, then re-run the check's rule (`arx reproduce "
+                          f"{cid} --scale {scale}`)", code="ARX215")
             for cid, reg in sorted(regs.items()) if reg.status == "post-hoc"]
 
