@@ -188,15 +188,21 @@ def _review_ci(args, out: Out, art, report, fail_on) -> int:
 
 def cmd_diff(args, out: Out) -> int:
     from arx.artifact.drift import differences, report_at
+    from arx.artifact.review import report_path
 
     art, scale = _artifact(args)
     before, after = report_at(art.root, args.rev1, scale), report_at(art.root, args.rev2, scale)
     changes = differences(before, after)
     where = f"{args.rev1} -> {args.rev2 or 'working tree'} (scale {scale})"
+    # Why: a revision without a report (older layout, or never reviewed) would otherwise show as every claim
+    # "absent", which reads like claims were deleted; say once which side has no report.
+    missing = [rev or "working tree" for rev, rep in ((args.rev1, before), (args.rev2, after)) if rep is None]
+    note = "".join(f"\nnote: {m} has no {report_path(scale).as_posix()}; its claims show as absent" for m in missing)
     text = (f"{where}: no verdict, estimate or check changed" if not changes else
             f"{where}\n" + _table([[c.claim, c.field, c.before, c.after] for c in changes],
-                                   ["claim", "field", args.rev1, args.rev2 or "working tree"]))
-    out.emit({"scale": scale, "from": args.rev1, "to": args.rev2, "changes": [c.__dict__ for c in changes]}, text)
+                                   ["claim", "field", args.rev1, args.rev2 or "working tree"])) + note
+    out.emit({"scale": scale, "from": args.rev1, "to": args.rev2, "without_report": missing,
+              "changes": [c.__dict__ for c in changes]}, text)
     return 0
 
 

@@ -325,3 +325,12 @@ def test_diff_against_a_malformed_report_is_a_clear_error(arx, committed):
     (committed / "evidence/review/small.json").write_text("{not json")
     code, _, err = arx("diff", "HEAD")
     assert code == 2 and "evidence/review/small.json" in err and "arx review" in err
+
+
+def test_diff_from_a_revision_without_a_report_says_so_once(arx, committed):
+    code, out, _ = arx("diff", "HEAD~1", "HEAD", "--json")  # HEAD~1 is the code commit, before any review
+    report = json.loads(out)
+    assert code == 0 and report["without_report"] == ["HEAD~1"]
+    assert {(c["field"], c["before"], c["after"]) for c in report["changes"]} == {("claim", "absent", "present")}
+    _, text, _ = arx("diff", "HEAD~1", "HEAD")
+    assert text.count("has no evidence/review/small.json") == 1
