@@ -1,7 +1,7 @@
 """IG over FFN neurons: ours vs captum LayerIntegratedGradients (per layer) vs the KN/DEPN reference loop.
 
-METHOD-NOTES 1.4: same GPT-2-style causal LM (fp32), same prompts (fixed seed), m = 20, left Riemann rule, target =
-gold-token softmax probability at the last position, post-activation FFN neurons; warm-up, median of repeats of the
+Protocol (docs/methods.md §1): same GPT-2-style causal LM (fp32), same prompts (fixed seed), m = 20, left Riemann rule,
+target = gold-token softmax probability at the last position, post-activation FFN neurons; warm-up, median of repeats of the
 whole prompt set (contenders round-robin within each repeat); prints prompts/s, ratios and fidelity
 (Pearson r, Spearman ρ, top-20 Jaccard) per contender.
 

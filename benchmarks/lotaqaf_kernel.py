@@ -1,4 +1,4 @@
-"""Fused LoTA-QAF kernel benchmark (METHOD-NOTES 2.4).
+"""Fused LoTA-QAF kernel benchmark (docs/methods.md §2, kernel benchmark).
 
 Contenders in one process: (1) cuBLAS fp16 ``F.linear`` on the dequantized weight, (2) torch dequantize-then-matmul
 (the reference), (3) fused unmerged int4+ternary, (4) fused merged int4, (5) a copy kernel for the bandwidth

@@ -1,4 +1,4 @@
-"""Batched sequence scoring vs an LLM-PBE-style batch-1 loop, and exact exposure throughput (METHOD-NOTES 3.2).
+"""Batched sequence scoring vs an LLM-PBE-style batch-1 loop, and exact exposure throughput (docs/methods.md §3).
 
 Same model, same 1,000 member + 1,000 non-member texts, same LOSS metric: (a) one text per forward (LLM-PBE
 ``_get_score``), (b) ``arx.methods.scoring`` (length-sorted buckets, padding masked). Prints texts/s of both, the ratio,

@@ -77,9 +77,15 @@ def cmd_status(args, out: Out) -> int:
     art, scale = _artifact(args)
     ins = Inspector(art)
     seeds = art.seeds(scale)
-    results = {cid: judge(claim, scale, ins, art.claim_files[cid], seeds) for cid, claim in art.claims.items()}
+    results = {cid: judge(claim, scale, ins, art.claim_files[cid], seeds) for cid, claim in art.claims.items()
+               if claim.retired is None}
     regs = registrations_at(art, scale, ins, list(results))
     rows, lines = [], []
+    for cid, claim in art.claims.items():
+        if claim.retired is not None:
+            rows.append({"claim": cid, "paper": claim.paper, "verdict": "retired", "evidence": None,
+                         "reason": claim.retired.reason, "retired": claim.retired.model_dump(mode="json")})
+            lines.append([cid, claim.paper, "retired", f"since {claim.retired.date}: {claim.retired.reason}", "-", "-"])
     for cid, res in results.items():
         state = res.evidence_state or "-"
         reg = regs.get(cid)
@@ -150,6 +156,10 @@ def cmd_review(args, out: Out) -> int:
     path, report, written = write_report(art.root, report, partial=bool(args.claim))
     code = exit_code(report, fail_on, allow_missing=args.allow_missing)
     rows = [[r.claim, r.verdict, r.reason] for r in report.results]
+    for cid in report.retired:
+        retirement = art.claims[cid].retired
+        if retirement is not None:
+            rows.append([cid, "retired", retirement.reason])
     text = _table(rows, ["claim", f"verdict ({scale})", "why"]) if rows else "no claims to review"
     text += _problems_text(report)
     text += f"\n\n{'written' if written else 'unchanged'}: {path.relative_to(art.root)}"

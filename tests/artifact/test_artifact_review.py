@@ -334,3 +334,23 @@ def test_diff_from_a_revision_without_a_report_says_so_once(arx, committed):
     assert {(c["field"], c["before"], c["after"]) for c in report["changes"]} == {("claim", "absent", "present")}
     _, text, _ = arx("diff", "HEAD~1", "HEAD")
     assert text.count("has no evidence/review/small.json") == 1
+
+
+def test_a_retired_claim_is_listed_not_judged_and_not_rerun(arx, exp, art):
+    from arx.artifact.workflow import Workflow
+
+    assert exp("toy_fit")[0] == 0
+    path = art / CLAIM
+    path.write_text(path.read_text() + "retired:\n  date: '2026-12-03'\n  reason: no sentence of the paper states it\n")
+    code, out, _ = arx("review", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["retired"] == ["toy_fit_recovers_weights"]
+    assert "toy_fit_recovers_weights" not in {r["claim"] for r in report["results"]} and report["results"]
+    _, out, _ = arx("status", "--json")
+    rows = {r["claim"]: r for r in json.loads(out)["claims"]}
+    assert rows["toy_fit_recovers_weights"]["verdict"] == "retired"
+    assert rows["toy_fit_recovers_weights"]["retired"]["reason"] == "no sentence of the paper states it"
+    assert "toy_fit_recovers_weights" not in {c.id for c in Workflow.load(art, {}).claims}  # no reproduce rule
+    path.write_text(path.read_text().replace("  reason: no sentence of the paper states it\n", "  reason: ''\n"))
+    code, _, err = arx("validate")
+    assert code == 2 and "retired.reason" in err

@@ -361,9 +361,11 @@ def review(art: Artifact, scale: str, claim_ids: list[str] | None = None, strict
                 resolve_evidence(art.root, check.evidence_for(0), art.claim_files[cid], f"checks.{s}.evidence")
     seeds = art.manifest.scales[scale].seeds
     results = []
-    for c in claim_ids or art.claims:
+    asked = claim_ids or list(art.claims)
+    retired = sorted(c for c in asked if c in art.claims and art.claims[c].retired is not None)
+    for c in asked:
         with problems.collect():
-            if c in art.claims:
+            if c in art.claims and c not in retired:
                 results.append(judge(art.claims[c], scale, ins, art.claim_files[c], seeds))
     regs = registrations_at(art, scale, ins, [r.claim for r in results])
     for warning in posthoc_warnings(art, scale, regs):
@@ -372,7 +374,7 @@ def review(art: Artifact, scale: str, claim_ids: list[str] | None = None, strict
     results = [r.model_copy(update={"registration": regs[r.claim].status}) if r.claim in regs else r
                for r in results]
     states = list(ins._cache.values())
-    return ReviewReport(scale=scale, generated=now_iso(), results=results,
+    return ReviewReport(scale=scale, generated=now_iso(), results=results, retired=retired,
                         warnings=[w.one_line() for w in problems.warnings],
                         tampered=sorted({p for st in states for p in st.problems}),
                         stale=sorted(f"{st.path}: {st.state}: {st.detail}" for st in states
@@ -440,6 +442,7 @@ def _write_report_locked(root: Path, path: Path, report: ReviewReport, partial: 
                 "stale": sorted(set(old.stale) | set(report.stale)),
                 "dirty": sorted(set(old.dirty) | set(report.dirty)),
                 "warnings": sorted(set(old.warnings) | set(report.warnings)),
+                "retired": sorted(set(old.retired) | set(report.retired)),
             })
         if old is not None and same_results(old, report):
             return path, old, False

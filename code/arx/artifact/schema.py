@@ -317,6 +317,14 @@ class HistoryEntry(Strict):
     by: str | None = None
 
 
+class Retirement(Strict):
+    """Why a claim is no longer judged (it stays in the artifact, with its history and last evidence)."""
+
+    date: str = Field(description="ISO date it was retired")
+    reason: str = Field(min_length=1, description="why, e.g. no sentence of the paper states it")
+    node: str | None = Field(default=None, description="exploration node that records the decision")
+
+
 class Claim(Strict):
     """``logic/claims/<id>.yaml``: one falsifiable statement and how evidence decides it."""
 
@@ -329,6 +337,8 @@ class Claim(Strict):
     depends_on: list[str] = Field(default_factory=list)
     checks: dict[str, Check] = Field(description="one check per scale (small, medium, paper)")
     history: list[HistoryEntry] = Field(default_factory=list)
+    retired: Retirement | None = Field(default=None, description="set when the claim is withdrawn: review no longer "
+                                       "computes its verdict and lists it under `retired`; nothing is deleted")
 
     @field_validator("checks")
     @classmethod
@@ -484,6 +494,7 @@ class ReviewReport(Strict):
     stale: list[str] = Field(default_factory=list, description="evidence whose code or config changed since its run")
     dirty: list[str] = Field(default_factory=list, description="evidence produced from a working tree with "
                              "uncommitted changes (review --ci fails on it)")
+    retired: list[str] = Field(default_factory=list, description="claims withdrawn (claim.retired): not judged")
     results: list[CheckResult] = Field(default_factory=list)
 
 

@@ -57,7 +57,7 @@ class Workflow:
             raise ArtifactError("--config", "scale", f"unknown scale {scale!r}",
                                 f"use --config scale={'|'.join(manifest.scales)}", code="ARX205")
         seeds = _seeds(config.get("seeds"), manifest.scales[scale].seeds)
-        claims = [load_claim(p, root) for p in claim_paths(root)]
+        claims = [c for c in (load_claim(p, root) for p in claim_paths(root)) if c.retired is None]  # not re-run
         return cls(root, manifest, scale, seeds, claims)
 
     def smk_files(self) -> list[str]:

@@ -6,8 +6,16 @@ import torch
 from privacy_toys import FixedLM
 
 from arx.methods.privacy import mia
-from arx.methods.privacy.canaries import new_token_canaries, random_canaries, split_members
-from arx.methods.privacy.phishing import decode_digits, extraction_rate, poison_sentences
+from arx.methods.privacy.canaries import (
+    Canaries,
+    bernoulli_inclusion,
+    designed_canaries,
+    new_token_count,
+    random_canaries,
+    secret_scores,
+    split_members,
+)
+from arx.methods.privacy.phishing import decode_digits, extraction_hits, extraction_rate, poison_sentences
 from arx.methods.privacy.training import DPConfig, train_lm
 from arx.methods.scoring import perplexity, sequence_logprob, sequence_loss, token_logprobs
 
@@ -36,7 +44,9 @@ def test_hand_computed_scores():
     assert perplexity(m, seqs) == pytest.approx(math.exp(-math.log(0.5 * 0.25 ** 2) / 3))
     lps = token_logprobs(m, [[0, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0]])
     assert mia.min_k_score(lps, 0.2)[0] == pytest.approx(math.log(0.25))  # 2 lowest of 10: both log .25
-    assert mia.zlib_score(lps, ["abc"])[0] == pytest.approx(float(lps[0].sum()) / (8 * len(zlib.compress(b"abc"))))
+    # zlib: log-perplexity (mean NLL: 2 tokens at p = .25, 8 at p = .5 -> 1.2 ln 2) over the compressed bytes
+    assert len(zlib.compress(b"abc")) == 11
+    assert mia.zlib_score(lps, ["abc"])[0] == pytest.approx(-1.2 * math.log(2) / 11)
     assert mia.reference_score(lps, lps)[0] == 0.0
     with pytest.raises(ValueError, match="at least 2 tokens"):
         token_logprobs(m, [[1]])
@@ -50,16 +60,30 @@ def test_hand_computed_scores():
 
 def test_canaries_and_phishing_decode():
     r = random_canaries(10, 5, [3, 4, 5], seed=0)
-    d = new_token_canaries(10, 5, first_new_id=40, n_new=8, seed=0)
-    assert all(3 <= t <= 5 for c in r for t in c) and all(40 <= t < 48 for c in d for t in c)
-    m_in, m_out = split_members(d, seed=1)
-    assert len(m_in) == 5 and sorted(map(tuple, m_in + m_out)) == sorted(map(tuple, d))
+    assert r.secret_start == 0 and all(3 <= t <= 5 for c in r.sequences for t in c)
+    d = designed_canaries(10, 5, [3, 4, 5], first_new_id=40, secret_tokens=2, seed=0)
+    # a random 3-token prefix, then 2 new tokens that belong to this canary alone
+    assert d.secret_start == 3 and all(3 <= t <= 5 for c in d.sequences for t in c[:3])
+    assert [c[3:] for c in d.sequences] == [[40 + 2 * i, 41 + 2 * i] for i in range(10)]
+    assert new_token_count(10, 2) == 20
+    with pytest.raises(ValueError, match="secret_tokens"):
+        designed_canaries(10, 5, [3], 40, secret_tokens=5, seed=0)
+    m_in, m_out = split_members(10, 4, seed=1)
+    assert len(m_in) == 4 and sorted(m_in + m_out) == list(range(10))
+    # the score is the mean log-prob of the secret tokens only: FixedLM gives token t probability p[t]
+    toy = FixedLM([0.1, 0.2, 0.3, 0.4])
+    two = Canaries([[1, 1, 3], [2, 2, 2]], secret_start=2)
+    assert secret_scores(toy, two).tolist() == pytest.approx([math.log(0.4), math.log(0.3)])
+    assert secret_scores(toy, Canaries([[1, 3]], 0)).tolist() == pytest.approx([(math.log(0.2) + math.log(0.4)) / 2])
+    inc = bernoulli_inclusion(4000, seed=0)
+    assert abs(sum(inc) / 4000 - 0.5) < 0.03 and inc == bernoulli_inclusion(4000, seed=0)
     p = poison_sentences([[0, 1]], [2, 3], 4, [0], seed=0)[0]
     assert p[:2] == [0, 1] and p[-1] == 0 and all(t in (2, 3) for t in p[2:6])
     toy = FixedLM([0.1, 0.2, 0.3, 0.4])  # digits = tokens 2, 3: the most likely continuation is all 3s
     assert decode_digits(toy, [[0]], [2, 3], 3) == [[3, 3, 3]]
     assert decode_digits(toy, [[0]], [2, 3], 3, beams=3) == [[3, 3, 3]]
     assert extraction_rate(toy, [[0], [1]], [[3, 3], [2, 3]], [2, 3]) == 0.5
+    assert extraction_hits(toy, [[0], [1]], [[3, 3], [2, 3]], [2, 3]) == [1, 0]
 
 
 def test_dp_training_spends_target_epsilon(gpt2):

@@ -1,7 +1,8 @@
 """Membership-inference scores from per-token log-probs (LLM-PBE definitions; higher score = more likely member).
 
 * loss:      −mean_t NLL_t
-* zlib:      −(Σ_t NLL_t) / zlib_bits(text)   (LLM-PBE ZLIB: log-ppl over zlib entropy; sign flipped)
+* zlib:      −(mean_t NLL_t) / zlib_entropy(text)   (log-perplexity over the zlib-compressed length in bytes, as
+             Carlini et al. 2021 and LLM-PBE define it; sign flipped)
 * min-k%:    mean of the lowest k% token log-probs (Shi et al. 2024; k = 10% as LLM-PBE)
 * reference: −(NLL_target − NLL_reference)  (reference model trained on disjoint data, LLM-PBE REFER/LIRA style)
 """
@@ -23,7 +24,7 @@ def loss_score(lps: Sequence[torch.Tensor]) -> np.ndarray:
 def zlib_score(lps: Sequence[torch.Tensor], texts: Sequence[str]) -> np.ndarray:
     if len(lps) != len(texts):
         raise ValueError(f"{len(lps)} score rows but {len(texts)} texts: pass one text per scored sequence")
-    return np.array([float(t.double().sum()) / (8 * len(zlib.compress(s.encode()))) for t, s in zip(lps, texts)])
+    return np.array([float(t.double().mean()) / len(zlib.compress(s.encode())) for t, s in zip(lps, texts)])
 
 
 def min_k_score(lps: Sequence[torch.Tensor], k: float = 0.1) -> np.ndarray:

@@ -41,10 +41,17 @@ def decode_digits(model: nn.Module, prompts: Sequence[list[int]], digit_ids: Seq
     return out
 
 
-def extraction_rate(model: nn.Module, prompts: Sequence[list[int]], secrets: Sequence[list[int]],
-                    digit_ids: Sequence[int], beams: int = 1) -> float:
-    """Fraction of secrets decoded exactly from their prompts."""
+def extraction_hits(model: nn.Module, prompts: Sequence[list[int]], secrets: Sequence[list[int]],
+                    digit_ids: Sequence[int], beams: int = 1) -> list[int]:
+    """Per secret, 1 if decoding from its prompt returns it exactly, else 0 (the items behind a rate)."""
     if not secrets or len(prompts) != len(secrets):
         raise ValueError("need one prompt per secret and at least one secret")
     got = decode_digits(model, prompts, digit_ids, len(secrets[0]), beams)
-    return sum(g == list(s) for g, s in zip(got, secrets)) / len(secrets)
+    return [int(g == list(s)) for g, s in zip(got, secrets)]
+
+
+def extraction_rate(model: nn.Module, prompts: Sequence[list[int]], secrets: Sequence[list[int]],
+                    digit_ids: Sequence[int], beams: int = 1) -> float:
+    """Fraction of secrets decoded exactly from their prompts."""
+    hits = extraction_hits(model, prompts, secrets, digit_ids, beams)
+    return sum(hits) / len(hits)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,12 @@ def _loss(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return (nll * m).sum() / m.sum().clamp(min=1)
 
 
+def _batch_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+    """Loss of one (ids, mask) batch on the model's device."""
+    dev = next(model.parameters()).device
+    return _loss(model, batch[0].to(dev), batch[1].to(dev))
+
+
 def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, batch_size: int, lr: float,
              seed: int = 0, dp: DPConfig | None = None, pad: int = 0) -> dict[str, float]:
     """Train in place for ``epochs`` passes (sampling without replacement; Poisson sampling under DP).
@@ -45,18 +52,17 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
     """
     if not seqs:
         raise ValueError("no training sequences given")
-    dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model.train()
     info: dict[str, float] = {}
     if dp is None:
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+        opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
         steps = max(1, round(epochs * len(seqs) / batch_size))
         order = torch.cat([torch.randperm(len(seqs), generator=g) for _ in range(int(epochs) + 1)])
         batches = (pad_right([seqs[i] for i in order[s * batch_size:(s + 1) * batch_size].tolist()], pad)
                    for s in range(steps))
-        losses = fit(model, batches, lambda m, b: _loss(m, b[0].to(dev), b[1].to(dev)), opt, total=steps)
+        losses = fit(model, batches, _batch_loss, opt, total=steps)
         info["final_loss"] = losses[-1]
     else:
         from opacus import PrivacyEngine
@@ -68,13 +74,13 @@ def train_lm(model: nn.Module, seqs: Sequence[Sequence[int]], epochs: float, bat
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # opacus warns that its fast (non-cryptographic) RNG is in use
             engine = PrivacyEngine(secure_mode=False)
-            priv, opt, loader = engine.make_private_with_epsilon(
+            priv, dp_opt, loader = engine.make_private_with_epsilon(
                 module=model, optimizer=opt, data_loader=loader, target_epsilon=dp.epsilon, target_delta=dp.delta,
                 epochs=max(1, round(epochs)), max_grad_norm=dp.max_grad_norm)
             batches = (b for _ in range(max(1, round(epochs))) for b in loader if len(b[0]))  # Poisson: may be empty
-            losses = fit(priv, batches, lambda m, b: _loss(m, b[0].to(dev), b[1].to(dev)), opt)
+            losses = fit(priv, batches, _batch_loss, dp_opt)
         priv.remove_hooks()
-        info.update(final_loss=losses[-1], noise_multiplier=float(opt.noise_multiplier),
+        info.update(final_loss=losses[-1], noise_multiplier=float(dp_opt.noise_multiplier),
                     epsilon_spent=float(engine.get_epsilon(dp.delta)))
     model.eval()
     return info
