@@ -27,8 +27,8 @@ FINETUNE = {
     "world": WORLD,
     "group_size": 16,
     "batch_size": 16,
-    "lota": {"rank": 8, "omega": 4, "steps": 8, "sigma0": 0.95, "sigma1": 0.999, "sigma2": 0.9999},
-    "lora": {"rank": 4, "alpha": 8, "lr": 0.01, "steps": 8},
+    "lota": {"rank": 8, "omega_grid": [2, 4], "steps": 8, "sigma0": 0.95, "sigma1": 0.999, "sigma2": 0.9999},
+    "lora": {"rank": 4, "alpha": 8, "lr_grid": [0.001, 0.01], "steps": 8},
 }
 BASE = L.BaseConfig.model_validate({
     "world": WORLD,
@@ -58,9 +58,20 @@ def test_world_splits_are_disjoint_and_deterministic():
 def test_mmlu_and_task_experiments_produce_claim_keys(base_dir, tmp_path):
     exps = registered()
     ctx = RunContext(out=tmp_path, seed=0)
-    mcfg = L.MmluConfig.model_validate(dict(FINETUNE, base_dir=str(base_dir), candidate_bits=[4, 3]))
+    mcfg = L.MmluConfig.model_validate(dict(FINETUNE, base_dir=str(base_dir), candidate_bits=[4, 3], low_bits=2))
     m = exps["lotaqaf_mmlu"].run(mcfg, ctx)
     assert m.lossless_merge.lota_max_abs_logit_diff == 0.0
+    # the width is chosen on the validation subjects: the one whose RTN loses more there (ties: fewer bits)
+    fp_val = L.mc_accuracy(L.load_base(str(base_dir), ctx), L.world_from(L.BaseConfig.model_validate(
+        BASE.model_dump()).world, 0), L.world_from(BASE.world, 0).val_subjects)
+    drop = {int(b): fp_val - a for b, a in m.rtn_val_acc_by_bits.items()}
+    assert m.chosen_bits == max(drop, key=lambda b: (drop[b], -b))
+    sel = m.accuracy.selection
+    assert set(sel.lota_val_acc_by_omega) == {"2", "4"} and set(sel.lora_val_acc_by_lr) == {"0.001", "0.01"}
+    assert sel.lota_val_acc_by_omega[f"{sel.lota_omega:g}"] == max(sel.lota_val_acc_by_omega.values())
+    assert sel.lora_val_acc_by_lr[f"{sel.lora_lr:g}"] == max(sel.lora_val_acc_by_lr.values())
+    assert m.vs_lora_merged.lota_minus_lora16 == m.accuracy.lota_merged - m.accuracy.qlora_unmerged
+    assert m.low_bit.accuracy.bits == 2 and m.low_bit.accuracy.lota_merge_max_abs_logit_diff == 0.0
     assert m.lossless_merge.qlora_requant_max_abs_logit_diff > 0.0
     assert m.chosen_bits in (3, 4) and math.isfinite(m.recovery.fraction_recovered)
     assert "lota_minus_qlora_requant" in m.vs_lora_merged.model_dump()
@@ -100,3 +111,12 @@ def test_unknown_key_is_rejected():
         L.TaskConfig.model_validate(dict(FINETUNE, base_dir="x", bits=4, ig_steps=16))
     with pytest.raises(ValidationError):
         L.BaseConfig.model_validate({**BASE.model_dump(), "model": {**BASE.model.model_dump(), "n_layer": 2}})
+
+
+def test_best_on_validation_keeps_the_first_best_and_records_every_value():
+    trained = []
+    value, model, scores = L.best_on_validation([1.0, 2.0, 3.0], lambda v: trained.append(v) or v * 10,
+                                                lambda m: {10.0: 0.5, 20.0: 0.7, 30.0: 0.7}[m])
+    assert (value, model, trained) == (2.0, 20.0, [1.0, 2.0, 3.0]) and scores == {"1": 0.5, "2": 0.7, "3": 0.7}
+    with pytest.raises(ValueError, match="empty"):
+        L.best_on_validation([], lambda v: v, lambda m: 0.0)
