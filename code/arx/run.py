@@ -145,10 +145,17 @@ def atomic_write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+#: what a run writes: changes there do not make the tree dirty (a re-run replaces tracked evidence, and Snakemake
+#: removes a job's old outputs before it starts, so every job of a re-run would otherwise see its own outputs)
+RUN_OUTPUTS = ("evidence", "exploration")
+
+
 def git_state(root: Path) -> tuple[str | None, bool | None]:
+    """(HEAD, whether tracked files outside the run outputs differ from it)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){d}" for d in RUN_OUTPUTS)], cwd=root,
                                capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None, None

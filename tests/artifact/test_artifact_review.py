@@ -312,6 +312,16 @@ def test_review_ci_fails_on_evidence_from_a_dirty_tree(arx, exp, committed):
     assert code == 1 and len(json.loads(out)["dirty"]) == 3
 
 
+def test_rerunning_over_committed_evidence_is_not_a_dirty_tree(arx, exp, committed):
+    """A re-run replaces tracked evidence (and run nodes); that alone must not mark the new evidence dirty."""
+    assert exp("toy_fit")[0] == 0  # rewrites the committed metrics.json: a tracked file under evidence/ changes
+    first = json.loads((committed / "evidence/toy/toy_fit/small/seed_0/metrics.json").read_text())
+    assert first["provenance"]["git_dirty"] is False
+    assert exp("toy_fit")[0] == 0  # and again, now over a modified evidence file
+    code, out, _ = arx("review", "--ci", "--json")
+    assert code == 0 and json.loads(out)["dirty"] == []
+
+
 def test_check_rule_must_be_the_rule_that_produced_the_evidence(arx, exp, art):
     assert exp("toy_fit", "--rule", "toy_fit")[0] == 0
     assert arx("review")[0] == 0
