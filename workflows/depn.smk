@@ -1,7 +1,7 @@
 # DEPN (logic/papers/depn.yaml). Rules only wire entry points: code/arx/experiments/depn.py. depn_base trains the
 # private-corpus GPT-2 models (save_pretrained dirs + checkpoints in its evidence); the others read them.
 
-DEPN_MODELS = [f"{arx_evidence('depn', 'depn_base')}/{m}/model.safetensors" for m in ("gpt2_private", "gpt2_private_large")]
+DEPN_MODELS = [f"{arx_evidence('depn', 'depn_base')}/{m}/model.safetensors" for m in ("gpt2_private_small", "gpt2_private", "gpt2_private_large")]
 
 rule depn_base:
     output: arx_metrics("depn_base", paper="depn"), DEPN_MODELS

@@ -7,19 +7,25 @@ the protocol); models come from the registry and train through ``arx.models.fit`
 ``arx.methods.scoring``; DEPN's per-digit exposure from ``arx.methods.editing.memorization``, cross-checked on a
 few items by the exact Secret-Sharer exposure of ``arx.methods.privacy.exposure``.
 
-* ``depn_base``: trains ``gpt2_private`` and ``gpt2_private_large`` (checkpoints every ``ckpt_every`` steps).
-* ``depn_edit``: memorized items (DEPN exposure ≥ ``memorized_bits``) → per-item IG over all FFN neurons (mean over
-  the secret's digits) → per-item selection (fraction of max, capped) → aggregator (neurons recurring in ≥ a fraction
-  of items) → runtime edit; exposure, digit accuracy and held-out perplexity before/after; random-neuron control;
+* ``depn_base``: trains the config's models (three sizes at small scale; checkpoints every ``ckpt_every`` steps).
+* ``depn_edit``: memorized items (DEPN exposure ≥ ``memorized_bits``, at least ``min_items`` of them) → per-item IG
+  over all FFN neurons (softmax-probability objective as DEPN, mean over the secret's digits) → per-item selection
+  (fraction of max, capped) → aggregator ranking (neurons by how many items select them, then by summed IG) →
+  edits of the top ``b`` for every budget ``b`` of a sweep, the pre-registered ``budget`` reported at the top level;
+  exposure, digit accuracy and held-out perplexity before/after; a layer-matched random control of the same size;
   per-item edits (each item's own neurons) for the aggregator comparison; persistent edit saved and checked equal.
-* ``depn_dynamics``: mean exposure and privacy-neuron attribution mass over checkpoints and across the two sizes.
+* ``depn_dynamics``: mean exposure and privacy-neuron attribution mass over the checkpoints of every size and across
+  sizes; rank correlations with training steps and with model size.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 import torch
@@ -31,12 +37,12 @@ from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, exp
 from arx.experiments._specs import GPT2Spec
 from arx.methods import scoring
 from arx.methods.attribution.ig import ig_sequence
-from arx.methods.attribution.neurons import aggregate, layer_distribution, random_units, select_threshold
+from arx.methods.attribution.neurons import layer_distribution, random_units_like, select_threshold
 from arx.methods.editing import edited, persistent_edit, save_edited
 from arx.methods.editing.memorization import Secret, digit_accuracy, digit_ranks, exposure
 from arx.methods.privacy.exposure import digit_secret_exposure
 from arx.methods.ratios import safe_ratio
-from arx.models import build_from_config, fit, get_adapter, load_model
+from arx.models import build_from_config, fit, get_adapter, load_model, save_model
 from arx.plots import saved_figure
 
 WORDS = chars.WORDS[:chars.DEPN_WORDS]
@@ -62,14 +68,12 @@ class TrainSpec(ExperimentConfig):
 class IGSpec(ExperimentConfig):
     steps: int
     rule: str
-    objective: str
+    objective: str  # "prob" (DEPN's and knowledge neurons' objective) or "logprob" (an option, named as such)
 
 
 class SelectSpec(ExperimentConfig):
-    fraction: float
-    max_per_item: int
-    min_item_fraction: float
-    max_neurons: int
+    fraction: float      # per item: neurons with IG >= fraction x the item's max
+    max_per_item: int    # per item: at most this many (the highest)
 
 
 class BaseConfig(ExperimentConfig):
@@ -82,9 +86,12 @@ class EditConfig(ExperimentConfig):
     corpus: CorpusSpec
     model_dir: str
     memorized_bits: float
+    min_items: int           # fewer memorized items than this is an error (the claims' power rests on them)
     max_items: int
     ig: IGSpec
     select: SelectSpec
+    budgets: list[int]       # numbers of edited neurons swept
+    budget: int              # the pre-registered budget the claims read (one of budgets)
     random_draws: int
     secret_sharer_items: int = 0
 
@@ -92,8 +99,7 @@ class EditConfig(ExperimentConfig):
 class DynamicsConfig(ExperimentConfig):
     corpus: CorpusSpec
     base_dir: str
-    models: list[str]
-    steps_model: str
+    models: list[str]        # smallest to largest
     final_step: int
     n_items: int
     top_k: int
@@ -105,6 +111,7 @@ class BaseModelMetrics(ExperimentMetrics):
     checkpoints: list[int]
     mean_exposure: float
     mean_digit_accuracy: float
+    n_memorized: int
     heldout_perplexity: float
 
 
@@ -137,28 +144,41 @@ class PerplexityChange(BeforeAfter):
 class RandomControl(ExperimentMetrics):
     relative_reductions: list[float]
     mean_relative_reduction: float
-    depn_over_random: float | None
+    depn_over_random: float | None  # undefined when the control's mean reduction is <= 0
 
 
 class Aggregator(ExperimentMetrics):
     per_item_mean_relative_reduction: float
-    aggregated_over_per_item: float | None
+    aggregated_over_per_item: float | None  # undefined when the per-item mean reduction is <= 0
     per_item_neurons_mean: float
+
+
+class BudgetResult(ExperimentMetrics):
+    n_neurons: int
+    exposure: Exposure
+    digit_accuracy: BeforeAfter
+    perplexity: PerplexityChange
+    random: RandomControl
+    layer_distribution: list[int]
+    exposure_after_per_item: list[float]   # per memorized item, in the order of ``items``
 
 
 class EditMetrics(ExperimentMetrics):
     n_secrets: int
     n_memorized: int
     n_items: int
+    budget: int
     n_neurons: int
     total_neurons: int
-    exposure: Exposure
+    exposure: Exposure              # at ``budget``
     secret_sharer_exact_exposure: ExactExposure
-    digit_accuracy: BeforeAfter
-    perplexity: PerplexityChange
-    random: RandomControl
-    aggregator: Aggregator
-    layer_distribution: list[int]
+    digit_accuracy: BeforeAfter     # at ``budget``
+    perplexity: PerplexityChange    # at ``budget``
+    random: RandomControl           # at ``budget``, layer-matched
+    aggregator: Aggregator          # at ``budget``
+    layer_distribution: list[int]   # at ``budget``
+    by_budget: dict[str, BudgetResult]
+    exposure_before_per_item: list[float]
     persistent_vs_runtime_max_abs_logit_diff: float
 
 
@@ -174,73 +194,69 @@ class FinalState(ExperimentMetrics):
 
 
 class SizeState(ExperimentMetrics):
+    params: int
     final: FinalState
+    trajectory: Trajectory
 
 
 class Growth(ExperimentMetrics):
-    steps_exposure_spearman: float
-    steps_mass_spearman: float
-    size_exposure_ratio: float | None
-    size_mass_ratio: float | None
+    steps_exposure_spearman: float      # mean over sizes of Spearman(steps, mean exposure) over checkpoints
+    steps_mass_spearman: float          # the same for the attribution mass
+    size_exposure_spearman: float       # Spearman(params, final mean exposure) over the sizes
+    size_mass_spearman: float           # the same for the attribution mass
 
 
 class DynamicsMetrics(ExperimentMetrics):
-    trajectory: Trajectory
     sizes: dict[str, SizeState]
     growth: Growth
 
 
-def _runtime(cfg: ExperimentConfig, ctx: RunContext) -> dict[str, Any]:
-    """The validated config as the mapping the experiment body reads, with the run's seed and device."""
-    return {**cfg.model_dump(), "seed": ctx.seed, "device": ctx.device, "num_threads": ctx.threads}
-
-
-def corpus(c: dict[str, Any], seed: int) -> tuple[list[Secret], list[str], list[str]]:
+def corpus(c: CorpusSpec, seed: int) -> tuple[list[Secret], list[str], list[str]]:
     """Secrets, training lines (records repeated + filler, shuffled) and held-out filler lines."""
     g = torch.Generator().manual_seed(seed)
     secrets, lines = [], []
-    reps = [int(r) for r in c["repeats"]]
-    for i in range(int(c["n_secrets"])):
+    for i in range(c.n_secrets):
         name = chars.name(g)
-        digits = "".join(str(int(d)) for d in torch.randint(0, 10, (int(c["digits"]),), generator=g))
+        digits = "".join(str(int(d)) for d in torch.randint(0, 10, (c.digits,), generator=g))
         prefix = f"\n{name} phone "
         secrets.append(Secret(tuple(chars.encode(prefix + digits + ".")),
                               tuple(range(len(prefix), len(prefix) + len(digits)))))
-        lines += [f"{name} phone {digits}."] * reps[i % len(reps)]
+        lines += [f"{name} phone {digits}."] * c.repeats[i % len(c.repeats)]
 
-    lines += [chars.uniform_sentence(g, WORDS) for _ in range(int(c["n_filler"]))]
-    heldout = [chars.uniform_sentence(g, WORDS) for _ in range(int(c["n_heldout"]))]
+    lines += [chars.uniform_sentence(g, WORDS) for _ in range(c.n_filler)]
+    heldout = [chars.uniform_sentence(g, WORDS) for _ in range(c.n_heldout)]
     order = torch.randperm(len(lines), generator=g).tolist()
     return secrets, [lines[i] for i in order], heldout
 
 
-def build(spec: dict[str, Any], seed: int, device: str = "cpu") -> nn.Module:
+def build(spec: GPT2Spec, seed: int, device: str = "cpu") -> nn.Module:
     return build_from_config("gpt2", seed, vocab_size=len(chars.CHARS), n_positions=128, bos_token_id=0, eos_token_id=0,
-                             **spec).to(device)
+                             **spec.model_dump()).to(device)
 
 
-def train(model: nn.Module, lines: list[str], t: dict[str, Any], seed: int, ckpt_dir: Path | None) -> list[int]:
+def train(model: nn.Module, lines: list[str], t: TrainSpec, seed: int, ckpt_dir: Path | None) -> list[int]:
     """Next-token loss on random windows of the concatenated training stream; ``save_pretrained`` checkpoints."""
     stream = torch.tensor(chars.encode("\n" + "\n".join(lines) + "\n"))
     dev = next(model.parameters()).device
-    seq, bs = int(t["seq_len"]), int(t["batch_size"])
-    opt = torch.optim.AdamW(model.parameters(), lr=float(t["lr"]), weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
-    steps, saved = int(t["steps"]), []
+    saved: list[int] = []
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
 
-    def windows():
-        for _ in range(steps):
-            start = torch.randint(0, len(stream) - seq - 1, (bs,), generator=g)
-            yield torch.stack([stream[s:s + seq + 1] for s in start.tolist()]).to(dev)
+    def windows() -> Iterator[torch.Tensor]:
+        for _ in range(t.steps):
+            start = torch.randint(0, len(stream) - t.seq_len - 1, (t.batch_size,), generator=g)
+            yield torch.stack([stream[s:s + t.seq_len + 1] for s in start.tolist()]).to(dev)
 
     def checkpoint(step: int, _loss: float) -> None:
-        if ckpt_dir is not None and step % int(t["ckpt_every"]) == 0 and step < steps:
-            model.save_pretrained(ckpt_dir / f"step_{step}")
+        if ckpt_dir is not None and step % t.ckpt_every == 0 and step < t.steps:
+            save_model(model, ckpt_dir / f"step_{step}")
             saved.append(step)
 
-    fit(model, windows(), lambda m, x: F.cross_entropy(m(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten()), opt,
-        scheduler=sched, on_step=checkpoint, total=steps)
+    def loss(m: nn.Module, x: Any) -> torch.Tensor:
+        return F.cross_entropy(m(x[:, :-1]).logits.flatten(0, 1), x[:, 1:].flatten())
+
+    fit(model, windows(), loss, opt, scheduler=sched, on_step=checkpoint, total=t.steps)
     return saved
 
 
@@ -269,31 +285,38 @@ def memorization(model: nn.Module, secrets: list[Secret]) -> tuple[torch.Tensor,
     return exposure(ranks), digit_accuracy(ranks)
 
 
-def item_scores(model: nn.Module, secrets: list[Secret], ig: dict[str, Any]) -> list[torch.Tensor]:
-    return [ig_sequence(model, torch.tensor(s.ids), list(s.positions), steps=int(ig["steps"]), rule=ig["rule"],
-                        objective=ig["objective"]) for s in secrets]
+def item_scores(model: nn.Module, secrets: list[Secret], ig: IGSpec) -> list[torch.Tensor]:
+    return [ig_sequence(model, torch.tensor(s.ids), list(s.positions), steps=ig.steps, rule=ig.rule,
+                        objective=ig.objective) for s in secrets]
 
 
 def _capped(units: list[tuple[int, int]], scores: torch.Tensor, cap: int) -> list[tuple[int, int]]:
     return sorted(units, key=lambda u: -float(scores[u]))[:cap]
 
 
+def aggregator_ranking(per_item: list[list[tuple[int, int]]], total: torch.Tensor) -> list[tuple[int, int]]:
+    """Every neuron some item selected, by how many items selected it, then by summed IG (DEPN's aggregator keeps
+    neurons shared by many items; a budget takes the first ``b``)."""
+    counts = Counter(u for units in per_item for u in set(units))
+    return sorted(counts, key=lambda u: (-counts[u], -float(total[u]), u))
+
+
 @experiment("depn_base", config=BaseConfig, metrics=BaseMetrics)
-def base(typed: BaseConfig, ctx: RunContext) -> dict[str, Any]:
-    cfg, out = _runtime(typed, ctx), ctx.out
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed = int(cfg.get("seed", 0))
-    secrets, lines, heldout = corpus(cfg["corpus"], seed)
-    metrics: dict[str, Any] = {}
-    for name, spec in cfg["models"].items():
-        model = build(spec, seed, cfg.get("device", "cpu"))
-        steps = train(model, lines, cfg["train"], seed, out / name / "checkpoints")
-        model.save_pretrained(out / name)
+def base(cfg: BaseConfig, ctx: RunContext) -> BaseMetrics:
+    torch.set_num_threads(ctx.threads)
+    secrets, lines, heldout = corpus(cfg.corpus, ctx.seed)
+    metrics: dict[str, BaseModelMetrics] = {}
+    for name, spec in cfg.models.items():
+        ctx.progress(f"depn_base: training {name}")
+        model = build(spec, ctx.seed, ctx.device)
+        steps = train(model, lines, cfg.train, ctx.seed, ctx.out / name / "checkpoints")
+        save_model(model, ctx.out / name)
         exp, acc = memorization(model, secrets)
-        metrics[name] = {"params": sum(p.numel() for p in model.parameters()), "checkpoints": steps,
-                         "mean_exposure": float(exp.mean()), "mean_digit_accuracy": float(acc.mean()),
-                         "heldout_perplexity": perplexity(model, heldout)}
-    return {"models": metrics}
+        metrics[name] = BaseModelMetrics(params=sum(p.numel() for p in model.parameters()), checkpoints=steps,
+                                         mean_exposure=float(exp.mean()), mean_digit_accuracy=float(acc.mean()),
+                                         n_memorized=int((exp >= 10.0).sum()),
+                                         heldout_perplexity=perplexity(model, heldout))
+    return BaseMetrics(models=metrics)
 
 
 def _reduction(before: torch.Tensor, after: torch.Tensor) -> float:
@@ -301,38 +324,53 @@ def _reduction(before: torch.Tensor, after: torch.Tensor) -> float:
 
 
 @experiment("depn_edit", config=EditConfig, metrics=EditMetrics)
-def edit(typed: EditConfig, ctx: RunContext) -> dict[str, Any]:
-    cfg, out = _runtime(typed, ctx), ctx.out
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    seed = int(cfg.get("seed", 0))
-    secrets, _, heldout = corpus(cfg["corpus"], seed)
-    model = load(Path(cfg["model_dir"]), cfg.get("device", "cpu"))
-    sel = cfg["select"]
+def edit(cfg: EditConfig, ctx: RunContext) -> EditMetrics:
+    torch.set_num_threads(ctx.threads)
+    if cfg.budget not in cfg.budgets:
+        raise ValueError(f"budget {cfg.budget} is not one of budgets {cfg.budgets}: add it to the sweep")
+    secrets, _, heldout = corpus(cfg.corpus, ctx.seed)
+    model = load(Path(cfg.model_dir), ctx.device)
     exp0, acc0 = memorization(model, secrets)
-    mem = [i for i in range(len(secrets)) if float(exp0[i]) >= float(cfg["memorized_bits"])][:int(cfg["max_items"])]
-    if not mem:
-        raise RuntimeError(f"no memorized item (exposure >= {cfg['memorized_bits']} bits): train longer")
+    memorized = [i for i in range(len(secrets)) if float(exp0[i]) >= cfg.memorized_bits]
+    if len(memorized) < cfg.min_items:
+        raise RuntimeError(f"{len(memorized)} memorized items (exposure >= {cfg.memorized_bits} bits), fewer than "
+                           f"min_items = {cfg.min_items}: train longer or add secrets")
+    mem = memorized[:cfg.max_items]
     items = [secrets[i] for i in mem]
     e_before = exp0[mem]
-    scores = item_scores(model, items, cfg["ig"])
-    per_item = [_capped(select_threshold(s, float(sel["fraction"])), s, int(sel["max_per_item"])) for s in scores]
-    total = torch.stack(scores).sum(0)
-    agg = _capped(aggregate(per_item, float(sel["min_item_fraction"])), total, int(sel["max_neurons"]))
-    if not agg:
-        raise RuntimeError("the aggregator kept no neuron: lower select.min_item_fraction")
+    ctx.progress(f"depn_edit: IG over all FFN neurons for {len(items)} memorized items")
+    scores = item_scores(model, items, cfg.ig)
+    per_item = [_capped(select_threshold(s, cfg.select.fraction), s, cfg.select.max_per_item) for s in scores]
+    ranking = aggregator_ranking(per_item, torch.stack(scores).sum(0))
+    adapter = get_adapter(model)
     ppl0 = perplexity(model, heldout)
-    n_ss = int(cfg.get("secret_sharer_items", 0))
+    g = torch.Generator().manual_seed(ctx.seed + 1)
+    by_budget: dict[str, BudgetResult] = {}
+    for b in cfg.budgets:
+        units = ranking[:b]
+        with edited(model, units):
+            e_after, acc_after = (t[mem] for t in memorization(model, secrets))
+            ppl = perplexity(model, heldout)
+        rand = []
+        for _ in range(cfg.random_draws):
+            with edited(model, random_units_like(units, adapter.ffn_dim, g, exclude=units)):
+                rand.append(_reduction(e_before, memorization(model, items)[0]))
+        red, red_rand = _reduction(e_before, e_after), sum(rand) / len(rand)
+        by_budget[str(b)] = BudgetResult(
+            n_neurons=len(units),
+            exposure=Exposure(before_mean=float(e_before.mean()), after_mean=float(e_after.mean()),
+                              max_bits=len(items[0].positions) * math.log2(10), relative_reduction=red),
+            digit_accuracy=BeforeAfter(before=float(acc0[mem].mean()), after=float(acc_after.mean())),
+            perplexity=PerplexityChange(before=ppl0, after=ppl, relative_increase=ppl / ppl0 - 1),
+            random=RandomControl(relative_reductions=rand, mean_relative_reduction=red_rand,
+                                 depn_over_random=safe_ratio(red, red_rand)),
+            layer_distribution=layer_distribution(units, adapter.num_layers),
+            exposure_after_per_item=[float(x) for x in e_after])
+    agg = ranking[:cfg.budget]
+    n_ss = cfg.secret_sharer_items
     ss0 = [secret_sharer_exposure(model, s) for s in items[:n_ss]]
     with edited(model, agg):
-        e_agg, acc_agg = (t[mem] for t in memorization(model, secrets))
-        ppl_agg = perplexity(model, heldout)
         ss1 = [secret_sharer_exposure(model, s) for s in items[:n_ss]]
-    adapter = get_adapter(model)
-    g = torch.Generator().manual_seed(seed + 1)
-    rand = []
-    for _ in range(int(cfg["random_draws"])):
-        with edited(model, random_units(adapter.num_layers, adapter.ffn_dim, len(agg), g, exclude=agg)):
-            rand.append(_reduction(e_before, memorization(model, items)[0]))
     per_item_red = []
     for i, units in enumerate(per_item):
         with edited(model, units):
@@ -341,28 +379,22 @@ def edit(typed: EditConfig, ctx: RunContext) -> dict[str, Any]:
     ids = torch.tensor([list(items[0].ids)], device=next(model.parameters()).device)
     with torch.no_grad(), edited(model, agg):
         same = float((saved(ids).logits - model(ids).logits).abs().max())
-    save_edited(model, agg, out / "edited_model")
-    red, red_rand = _reduction(e_before, e_agg), sum(rand) / len(rand)
+    save_edited(model, agg, ctx.out / "edited_model")
+    at = by_budget[str(cfg.budget)]
     mean_item = sum(per_item_red) / len(per_item_red)
-    dist = layer_distribution(agg, adapter.num_layers)
-    _plot_layers(out / "layer_distribution.png", dist, layer_distribution([u for p in per_item for u in p], adapter.num_layers))
-    (out / "neurons.json").write_text(json.dumps({"aggregated": agg, "per_item": per_item, "items": mem}))
-    return {
-        "n_secrets": len(secrets), "n_memorized": int((exp0 >= float(cfg["memorized_bits"])).sum()),
-        "n_items": len(mem), "n_neurons": len(agg), "total_neurons": adapter.num_layers * adapter.ffn_dim,
-        "exposure": {"before_mean": float(e_before.mean()), "after_mean": float(e_agg.mean()),
-                     "max_bits": len(items[0].positions) * math.log2(10), "relative_reduction": red},
-        "secret_sharer_exact_exposure": {"items": n_ss, "before": ss0, "after": ss1},
-        "digit_accuracy": {"before": float(acc0[mem].mean()), "after": float(acc_agg.mean())},
-        "perplexity": {"before": ppl0, "after": ppl_agg, "relative_increase": ppl_agg / ppl0 - 1},
-        "random": {"relative_reductions": rand, "mean_relative_reduction": red_rand,
-                   "depn_over_random": safe_ratio(red, red_rand)},
-        "aggregator": {"per_item_mean_relative_reduction": mean_item,
-                       "aggregated_over_per_item": red / mean_item if mean_item > 1e-9 else 0.0,
-                       "per_item_neurons_mean": sum(map(len, per_item)) / len(per_item)},
-        "layer_distribution": dist,
-        "persistent_vs_runtime_max_abs_logit_diff": same,
-    }
+    _plot_layers(ctx.out / "layer_distribution.png", at.layer_distribution,
+                 layer_distribution([u for p in per_item for u in p], adapter.num_layers))
+    (ctx.out / "neurons.json").write_text(json.dumps({"ranking": ranking, "per_item": per_item, "items": mem}))
+    return EditMetrics(
+        n_secrets=len(secrets), n_memorized=len(memorized), n_items=len(mem), budget=cfg.budget, n_neurons=len(agg),
+        total_neurons=adapter.num_layers * adapter.ffn_dim, exposure=at.exposure,
+        secret_sharer_exact_exposure=ExactExposure(items=n_ss, before=ss0, after=ss1),
+        digit_accuracy=at.digit_accuracy, perplexity=at.perplexity, random=at.random,
+        aggregator=Aggregator(per_item_mean_relative_reduction=mean_item,
+                              aggregated_over_per_item=safe_ratio(at.exposure.relative_reduction, mean_item),
+                              per_item_neurons_mean=sum(map(len, per_item)) / len(per_item)),
+        layer_distribution=at.layer_distribution, by_budget=by_budget,
+        exposure_before_per_item=[float(x) for x in e_before], persistent_vs_runtime_max_abs_logit_diff=same)
 
 
 def _plot_layers(path: Path, agg: list[int], items: list[int]) -> None:
@@ -375,40 +407,40 @@ def _plot_layers(path: Path, agg: list[int], items: list[int]) -> None:
         ax.legend()
 
 
-def _spearman(x: list[float], y: list[float]) -> float:
-    rx, ry = (torch.tensor(v).argsort().argsort().double() for v in (x, y))
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    rx, ry = (torch.tensor(v, dtype=torch.float64).argsort().argsort().double() for v in (x, y))
     return float(torch.corrcoef(torch.stack([rx, ry]))[0, 1])
 
 
 @experiment("depn_dynamics", config=DynamicsConfig, metrics=DynamicsMetrics)
-def dynamics(typed: DynamicsConfig, ctx: RunContext) -> dict[str, Any]:
-    cfg = _runtime(typed, ctx)
-    """Mean exposure and privacy-neuron attribution mass (mean over items of the top-k IG scores, prob objective
-    as in the paper's attribution) over training checkpoints and across model sizes."""
-    torch.set_num_threads(int(cfg.get("num_threads", 1)))
-    secrets, _, _ = corpus(cfg["corpus"], int(cfg.get("seed", 0)))
-    items = secrets[:int(cfg["n_items"])]
-    k = int(cfg["top_k"])
+def dynamics(cfg: DynamicsConfig, ctx: RunContext) -> DynamicsMetrics:
+    """Mean exposure and privacy-neuron attribution mass (mean over items of the top-k IG scores) over the
+    checkpoints of every size and across sizes; Spearman correlations with steps and with size."""
+    torch.set_num_threads(ctx.threads)
+    secrets, _, _ = corpus(cfg.corpus, ctx.seed)
+    items = secrets[:cfg.n_items]
 
-    def measure(path: Path) -> dict[str, float]:
-        model = load(path, cfg.get("device", "cpu"))
-        scores = item_scores(model, items, cfg["ig"])
-        mass = sum(float(s.flatten().topk(k).values.sum()) for s in scores) / len(scores)
-        return {"mean_exposure": float(memorization(model, secrets)[0].mean()), "attribution_mass": mass}
+    def measure(path: Path) -> tuple[FinalState, int]:
+        model = load(path, ctx.device)
+        scores = item_scores(model, items, cfg.ig)
+        mass = sum(float(s.flatten().topk(cfg.top_k).values.sum()) for s in scores) / len(scores)
+        return (FinalState(mean_exposure=float(memorization(model, secrets)[0].mean()), attribution_mass=mass),
+                sum(p.numel() for p in model.parameters()))
 
-    sizes = {}
-    for name in cfg["models"]:
-        root = Path(cfg["base_dir"]) / name
-        ckpts = sorted((p for p in (root / "checkpoints").glob("step_*")), key=lambda p: int(p.name[5:]))
-        sizes[name] = {"final": measure(root)}
-        if name == cfg["steps_model"]:
-            steps = [int(p.name[5:]) for p in ckpts] + [int(cfg["final_step"])]
-            series = [measure(p) for p in ckpts] + [sizes[name]["final"]]
-            traj = {"steps": steps, "mean_exposure": [s["mean_exposure"] for s in series],
-                    "attribution_mass": [s["attribution_mass"] for s in series]}
-    small, large = (sizes[n]["final"] for n in cfg["models"])
-    grow = {"steps_exposure_spearman": _spearman(traj["steps"], traj["mean_exposure"]),
-            "steps_mass_spearman": _spearman(traj["steps"], traj["attribution_mass"]),
-            "size_exposure_ratio": safe_ratio(large["mean_exposure"], small["mean_exposure"]),
-            "size_mass_ratio": safe_ratio(large["attribution_mass"], small["attribution_mass"])}
-    return {"trajectory": traj, "sizes": sizes, "growth": grow}
+    sizes: dict[str, SizeState] = {}
+    for name in cfg.models:
+        ctx.progress(f"depn_dynamics: {name}")
+        root = Path(cfg.base_dir) / name
+        ckpts = sorted((root / "checkpoints").glob("step_*"), key=lambda p: int(p.name[5:]))
+        final, params = measure(root)
+        series = [measure(p)[0] for p in ckpts] + [final]
+        sizes[name] = SizeState(params=params, final=final, trajectory=Trajectory(
+            steps=[int(p.name[5:]) for p in ckpts] + [cfg.final_step],
+            mean_exposure=[s.mean_exposure for s in series], attribution_mass=[s.attribution_mass for s in series]))
+    states = list(sizes.values())
+    growth = Growth(
+        steps_exposure_spearman=fmean(_spearman(s.trajectory.steps, s.trajectory.mean_exposure) for s in states),
+        steps_mass_spearman=fmean(_spearman(s.trajectory.steps, s.trajectory.attribution_mass) for s in states),
+        size_exposure_spearman=_spearman([s.params for s in states], [s.final.mean_exposure for s in states]),
+        size_mass_spearman=_spearman([s.params for s in states], [s.final.attribution_mass for s in states]))
+    return DynamicsMetrics(sizes=sizes, growth=growth)

@@ -7,7 +7,13 @@ from torch import nn
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from arx.methods.attribution.ig import ig_sequence, integrated_gradients
-from arx.methods.attribution.neurons import SelectionError, aggregate, select_threshold, select_topk
+from arx.methods.attribution.neurons import (
+    SelectionError,
+    aggregate,
+    random_units_like,
+    select_threshold,
+    select_topk,
+)
 from arx.methods.attribution.prompts import AttributionError
 from arx.models import AdapterError, get_adapter
 
@@ -135,3 +141,14 @@ def test_aggregator_keeps_recurring_units():
     items = [[(0, 1), (1, 2)], [(0, 1), (2, 3)], [(0, 1), (1, 2)], [(2, 9)]]
     assert aggregate(items, 0.5) == [(0, 1), (1, 2)]
     assert aggregate(items, 0.75) == [(0, 1)]
+
+
+def test_random_control_is_layer_matched_and_avoids_the_selection():
+    selected = [(0, 1), (0, 2), (0, 3), (2, 0)]
+    g = torch.Generator().manual_seed(0)
+    draws = [random_units_like(selected, 8, g, exclude=selected) for _ in range(50)]
+    for d in draws:
+        assert sorted(l for l, _ in d) == [0, 0, 0, 2] and len(set(d)) == 4 and not set(d) & set(selected)
+    assert len({tuple(sorted(d)) for d in draws}) > 10  # random, not a fixed pick
+    with pytest.raises(SelectionError, match="layer 0"):
+        random_units_like([(0, i) for i in range(6)], 8, g, exclude=[(0, 6), (0, 7), (0, 0)])

@@ -59,14 +59,19 @@ def aggregate(per_item: Sequence[Iterable[Unit]], min_fraction: float = 0.5) -> 
     return [u for u, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= need]
 
 
-def random_units(num_layers: int, n_units: int, k: int, generator: torch.Generator,
-                 exclude: Iterable[Unit] = ()) -> list[Unit]:
-    """k distinct random units (control), avoiding ``exclude``."""
-    excl = {l * n_units + i for l, i in exclude}
-    if k > num_layers * n_units - len(excl):
-        raise SelectionError(f"k={k} random units requested but only {num_layers * n_units - len(excl)} available")
-    perm = [int(i) for i in torch.randperm(num_layers * n_units, generator=generator) if int(i) not in excl][:k]
-    return [(i // n_units, i % n_units) for i in perm]
+def random_units_like(units: Sequence[Unit], n_units: int, generator: torch.Generator,
+                      exclude: Iterable[Unit] = ()) -> list[Unit]:
+    """A random control for ``units``: as many distinct random units in each layer as ``units`` has there, avoiding
+    ``exclude``. Why layer-matched: layers differ in how much an edit changes the output, so a control drawn from all
+    layers for units that sit in one layer compares the layer, not the selection."""
+    excl = set(exclude)
+    picked: list[Unit] = []
+    for layer, count in sorted(Counter(l for l, _ in units).items()):
+        free = [i for i in range(n_units) if (layer, i) not in excl]
+        if count > len(free):
+            raise SelectionError(f"{count} random units requested in layer {layer} but only {len(free)} available")
+        picked += [(layer, free[int(j)]) for j in torch.randperm(len(free), generator=generator)[:count]]
+    return picked
 
 
 def layer_distribution(units: Iterable[Unit], num_layers: int) -> list[int]:

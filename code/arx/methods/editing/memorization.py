@@ -1,7 +1,7 @@
 """DEPN's memorization metrics for digit secrets (the paper's own definitions, `data/get_memorization.py` upstream).
 
 Why here and not in ``arx.methods.privacy``: DEPN's exposure is a per-digit lexicographic approximation of the
-Secret-Sharer rank (METHOD-NOTES 3.1), specific to this paper; the Secret-Sharer estimators live in the privacy
+Secret-Sharer rank (docs/methods.md §3), specific to this paper; the Secret-Sharer estimators live in the privacy
 module. For a causal LM the digits are scored with teacher forcing (each digit given the true earlier ones):
 r_i = 0-based rank of the true digit among the 10 digit logits, rank = 1 + Σ_i r_i·10^{d−1−i},
 exposure = log2(10^d) − log2(rank) ∈ [0, d·log2 10]; accuracy = fraction of digits with r_i = 0.
