@@ -72,15 +72,25 @@ def _summary(res) -> str:
 
 
 def cmd_status(args, out: Out) -> int:
+    from arx.artifact.diagnostics import ArtifactError
     from arx.artifact.review import Inspector, judge, registrations_at
 
     art, scale = _artifact(args)
     ins = Inspector(art)
     seeds = art.seeds(scale)
-    results = {cid: judge(claim, scale, ins, art.claim_files[cid], seeds) for cid, claim in art.claims.items()
-               if claim.retired is None}
+    results, broken = {}, {}
+    for cid, claim in art.claims.items():  # one claim's bad evidence must not hide the others' state
+        if claim.retired is None:
+            try:
+                results[cid] = judge(claim, scale, ins, art.claim_files[cid], seeds)
+            except ArtifactError as e:
+                broken[cid] = e
     regs = registrations_at(art, scale, ins, list(results))
     rows, lines = [], []
+    for cid, err in broken.items():
+        rows.append({"claim": cid, "paper": art.claims[cid].paper, "verdict": "error", "evidence": None,
+                     "reason": err.one_line(), "error": err.as_json()})
+        lines.append([cid, art.claims[cid].paper, "error", f"{err.code}: see below", "-", "-"])
     for cid, claim in art.claims.items():
         if claim.retired is not None:
             rows.append({"claim": cid, "paper": claim.paper, "verdict": "retired", "evidence": None,
@@ -99,7 +109,9 @@ def cmd_status(args, out: Out) -> int:
     text = _table(lines, ["claim", "paper", f"verdict ({scale})", "estimate [interval]  seeds satisfying",
                           "evidence", "registration"]) if rows else "no claims in logic/claims/"
     out.emit({"scale": scale, "seeds": seeds, "claims": rows}, text)
-    return 0
+    for err in broken.values():
+        print(f"arx: error: {err.one_line()}", file=sys.stderr)
+    return 2 if broken else 0
 
 
 def cmd_codes(args, out: Out) -> int:

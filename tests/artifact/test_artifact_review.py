@@ -185,6 +185,19 @@ def test_status_reports_stale_when_config_changed(arx, exp, art):
     assert len(rows) == 3 and all(r["state"] == "stale (config)" and "n" in r["detail"] for r in rows)
 
 
+def test_status_shows_every_claim_when_one_names_a_missing_key(arx, exp, art):
+    """Why: status is the dashboard; one claim whose key left the metrics (evidence from before a rewrite) must be
+    listed as an error beside the others' verdicts, not abort the whole table."""
+    assert exp("toy_fit")[0] == 0
+    claim = art / "logic/claims/toy_fit_error_small.yaml"
+    claim.write_text(claim.read_text().replace("key: fit.weight_error", "key: fit.no_such_metric", 1))
+    code, out, err = arx("status", "--json")
+    rows = {r["claim"]: r for r in json.loads(out)["claims"]}
+    assert code == 2 and "ARX401" in err and "fit.no_such_metric" in err
+    assert rows["toy_fit_error_small"]["verdict"] == "error" and rows["toy_fit_error_small"]["error"]["code"] == "ARX401"
+    assert rows["toy_fit_recovers_weights"]["verdict"] == "reproduced"
+
+
 def test_editing_the_experiment_source_marks_its_evidence_stale_code(arx, exp, art):
     assert exp("toy_fit")[0] == 0
     src = art / "code/arx_fixture_experiments.py"

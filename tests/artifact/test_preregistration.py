@@ -62,3 +62,18 @@ def test_a_new_check_without_evidence_is_not_committed_and_without_git_unknown(a
     assert reg["status"] == "not committed" and reg["evidence_date"] is None
     (committed / ".git").rename(committed / "git.off")
     assert registration(arx)["status"] == "unknown"
+
+
+def test_a_protocol_changed_and_reverted_stays_pre_registered_for_evidence_made_under_it(arx, committed):
+    """Why: a rewrite that is reverted (and perhaps redone later) must not turn evidence produced under the
+    original protocol post-hoc: at the evidence's commit the protocol was already the one judged today."""
+    path = committed / CLAIM
+    original = path.read_text()
+    first = registration(arx)["check_commit"]
+    path.write_text(original.replace("threshold: 0.9\n  paper:", "threshold: 0.95\n  paper:", 1))
+    git(committed, "commit", "-qam", "rewrite")
+    assert registration(arx)["status"] == "post-hoc"
+    path.write_text(original)
+    git(committed, "commit", "-qam", "revert the rewrite")
+    reg = registration(arx)
+    assert reg["status"] == "pre-registered" and reg["check_commit"] == first

@@ -2,12 +2,15 @@
 
 A check's *protocol* is everything that decides its verdict: key, minus, items, comparator, threshold(s),
 reference, the ``also`` conditions and the decision rule (not the rule name or the evidence path, which are
-wiring). Its registration commit is the oldest commit since which the protocol has not changed (found by
-reading every committed version of the claim file). The check is **pre-registered** when that commit is an
-ancestor of (or equal to) the commit every seed's evidence was produced at (``provenance.git_commit``), and
-**post-hoc** when any seed's evidence was produced before it. A protocol edited in the working tree but not yet
-committed is post-hoc when evidence exists (it cannot have been fixed before it) and ``not committed``
-otherwise. Without git history (an exported tarball, a shallow clone missing the commits) it is ``unknown``.
+wiring). The check is **pre-registered** when, at the commit every seed's evidence was produced at
+(``provenance.git_commit``), the claim file's committed protocol already equalled today's, and **post-hoc** when
+at any seed's commit it differed (or the claim did not yet exist). Its registration commit is the oldest commit,
+among those the evidence was produced after, since which the protocol has not changed (found by reading every
+committed version of the claim file). Deciding at the evidence's commit, not by the newest change, keeps a
+protocol that was changed and then reverted (a rewrite undone, then redone) pre-registered for evidence made
+under it. A protocol edited in the working tree but not yet committed is post-hoc when evidence exists (it
+cannot have been fixed before it) and ``not committed`` otherwise. Without git history (an exported tarball,
+a shallow clone missing the commits) it is ``unknown``.
 
 Why: "fixed before the run" is the artifact's central promise; a label written by hand would be one more
 thing to trust.
@@ -110,14 +113,22 @@ class GitHistory:
             parsed[spec] = text if header[1] == "blob" else None
         return parsed
 
-    def registered(self, claim_file: str, scale: str, current: str) -> tuple[str, str] | None:
-        """(commit, date) since which the check's protocol equals ``current``; None if never committed as such."""
+    def registered(self, claim_file: str, scale: str, current: str,
+                   before: str | None = None) -> tuple[str, str] | None:
+        """(commit, date) since which the check's protocol equals ``current``, looking only at versions that are
+        ``before`` or its ancestors (all versions when None); None if the newest such version differs."""
         since = None
         for commit, date in self.versions.get(claim_file, []):
+            if before is not None and not self.is_ancestor(commit, before):
+                continue
             if protocol(_parse(self.blobs.get(f"{commit}:{self.prefix}{claim_file}")), scale) != current:
                 break
             since = (commit, date)
         return since
+
+    def has(self, commit: str) -> bool:
+        """Whether this clone holds ``commit`` (a shallow or foreign clone may not)."""
+        return self.is_ancestor(commit, commit) is True
 
     def is_ancestor(self, commit: str, of: str) -> bool | None:
         """Whether ``commit`` is ``of`` or an ancestor of it (None when ``of`` is not in this clone)."""
@@ -148,14 +159,18 @@ def registrations(art: Artifact, scale: str, provenance: dict[str, list[tuple[st
         if since is None:
             out[cid] = Registration("post-hoc" if runs else "not committed", evidence_date=evidence_date)
             continue
-        commit, date = since
-        verdicts = [history.is_ancestor(commit, made_at) if made_at else None for made_at, _ in runs]
-        if any(v is False for v in verdicts):
-            status: Status = "post-hoc"
-        elif any(v is None for v in verdicts):
-            status = "unknown"
-        else:
-            status = "pre-registered"
+        status: Status = "pre-registered"
+        in_force: list[tuple[str, str]] = []  # per seed: since when the protocol it ran under was committed
+        for made_at, _ in runs:
+            if not made_at or not history.has(made_at):
+                status = "unknown"
+                continue
+            at_run = history.registered(art.claim_files[cid], scale, current, before=made_at)
+            if at_run is None:
+                status = "post-hoc"
+                break
+            in_force.append(at_run)
+        commit, date = since if status == "post-hoc" or not in_force else max(in_force, key=lambda c: c[1])
         out[cid] = Registration(status, commit, date, runs[0][0] if runs else None, evidence_date)
     return out
 
