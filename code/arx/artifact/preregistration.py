@@ -156,7 +156,7 @@ def registrations(art: Artifact, scale: str, provenance: dict[str, list[tuple[st
             continue
         current = protocol(_raw(art.root / art.claim_files[cid]), scale)
         since = history.registered(art.claim_files[cid], scale, current) if current is not None else None
-        if since is None:
+        if since is None or current is None:
             out[cid] = Registration("post-hoc" if runs else "not committed", evidence_date=evidence_date)
             continue
         status: Status = "pre-registered"
