@@ -9,11 +9,18 @@ Protocol (one code path for every scale; settings in workflows/config/moe_attrib
   fact model; lines with ``"split": "probe"`` were never trained and are skipped; paper scale names a local file);
   the target is the object's first token in context, with the model's tokenizer;
 * ``moe_attribution_cross``: attribution (``method``: IG over the unit gates, gradient × gate or ablation) of every
-  fact to experts, shared experts, heads and dense neurons; layer profiles, per-layer efficiency (MoE vs dense),
-  head–expert correlation with a permutation test, head masking (MoE vs dense);
-* ``moe_attribution_blocking``: per relation type, block the top-k attributed experts vs k random experts;
+  fact to experts, shared experts, heads and dense neurons; layer profiles, per-layer efficiency (MoE vs dense, from
+  the signed FFN attribution, which does not depend on unit granularity), head–expert correlation with a
+  permutation test, head masking (MoE vs dense, the same number of heads masked in models with equally many);
+* ``moe_attribution_blocking``: per relation type, block the top-k attributed experts vs k random experts; task
+  sensitivity (geographic vs object-attribute relations);
 * ``moe_attribution_lpi``: Gated-LPI over consecutive checkpoints of the MoE and the dense model; concentration of
-  positive updates in the top 1 % of neurons, stability (Spearman ρ between consecutive steps).
+  positive updates in the top 1 % of neurons (averaged over pairs and pooled), stability (Spearman ρ between
+  consecutive steps) and early consolidation, the completeness residual of every pair.
+
+Held-out selection: heads to mask and experts to block are chosen on one random half of the facts (the
+``selection`` split) and their effect is measured on the other (``held_out``, which the claims read); the effect on
+the selection split is reported beside it as ``in_sample``.
 """
 
 from __future__ import annotations
@@ -60,6 +67,27 @@ def jsonl_facts(path: Path, tokenizer) -> FactBatch:
                      torch.tensor([rel_names.index(d["relation"]) for d in lines]))
 
 
+def relation_kinds(path: Path) -> dict[int, str] | None:
+    """Relation index (as in :func:`jsonl_facts`) -> its ``kind`` (geographic / attribute); None when the lines carry
+    no kind (a paper-scale facts file may not)."""
+    lines = [d for d in map(json.loads, filter(str.strip, path.read_text().splitlines())) if d.get("split") != "probe"]
+    kinds = {d["relation"]: d.get("kind") for d in lines}
+    if any(k is None for k in kinds.values()):
+        return None
+    return {i: str(kinds[r]) for i, r in enumerate(sorted(kinds))}
+
+
+def split_facts(batch: FactBatch, fraction: float, seed: int) -> tuple[FactBatch, FactBatch, torch.Tensor]:
+    """(selection, held_out, selection row indices): a random ``fraction`` of the facts for choosing units, the rest
+    for measuring what blocking them does."""
+    order = torch.randperm(len(batch), generator=torch.Generator().manual_seed(10_000 + seed))
+    n = int(round(fraction * len(batch)))
+    if not 0 < n < len(batch):
+        raise ValueError(f"selection_fraction={fraction} leaves an empty split of {len(batch)} facts; use 0 < f < 1")
+    sel, held = order[:n].sort().values, order[n:].sort().values
+    return batch.take(sel), batch.take(held), sel
+
+
 # ----------------------------------------------------------------------------------------------------- config
 
 MoEFamily = Literal["qwen2_moe", "olmoe"]
@@ -83,6 +111,7 @@ class CrossConfig(ModelSource):
     permutations: int
     masking_moe: MoEFamily
     mask_heads: int
+    selection_fraction: float = 0.5
 
 
 class BlockingConfig(ModelSource):
@@ -92,6 +121,7 @@ class BlockingConfig(ModelSource):
     k: int
     random_draws: int
     curve_k: list[int]
+    selection_fraction: float = 0.5
 
 
 class LpiConfig(ModelSource):
@@ -124,9 +154,11 @@ class Coordination(ExperimentMetrics):
 
 class HeadMaskingResult(ExperimentMetrics):
     k: int
+    heads: int
     before: Ranking
     after: Ranking
-    drop: dict[str, float]
+    drop: dict[str, float]  # on the held-out facts
+    in_sample: dict[str, float]  # the drop on the facts the heads were selected on
     masked: list[list[int]]
 
 
@@ -141,6 +173,7 @@ class LayerEfficiency(ExperimentMetrics):
     per_layer: list[float]
     mean: float
     mass_per_layer: list[float]
+    per_fact: list[float]
     activated_ffn_params_per_layer: int
     profile: dict[str, float]
 
@@ -186,10 +219,23 @@ class BlockingSummary(ExperimentMetrics):
     top_over_random_min: float | None  # None if any model's ratio is undefined
 
 
+class TaskSensitivity(ExperimentMetrics):
+    """Relative MRR drop from blocking each relation's top-k experts, geographic vs object-attribute relations."""
+
+    geographic: dict[str, float]
+    attribute: dict[str, float]
+    geographic_minus_attribute: dict[str, float]
+    geographic_minus_attribute_min: float
+
+
 class BlockingMetrics(ExperimentMetrics):
     qwen2_moe: BlockingResult
     olmoe: BlockingResult
-    summary: BlockingSummary
+    selection_facts: int
+    held_out_facts: int
+    summary: BlockingSummary  # held-out facts
+    in_sample: BlockingSummary  # the facts the experts were selected on
+    task_sensitivity: TaskSensitivity | None = None  # None without relation kinds in the facts file
     summary_reroute: BlockingSummary | None = None  # the other blocking mode, for comparison only
     summary_zero: BlockingSummary | None = None
     curves: dict[str, list[int] | list[float]]  # "k" and "<family> top|random" relative MRR drops
@@ -198,6 +244,8 @@ class BlockingMetrics(ExperimentMetrics):
 class LpiFamily(ExperimentMetrics):
     steps: list[str]
     pairs: list[dict[str, float]]
+    residual_share_per_pair: list[float]  # |quadrature error| / |neuron sum|
+    residual_share_max: float
     top_share_per_pair: list[float]
     top_share_mean: float
     top_share_pooled: float
@@ -207,8 +255,21 @@ class LpiFamily(ExperimentMetrics):
 
 class Backbone(ExperimentMetrics):
     top_fraction: float
-    moe_top_share: float
+    moe_top_share: float  # mean over checkpoint pairs
     dense_top_share: float
+    moe_top_share_pooled: float  # positive LPI summed over pairs first
+    dense_top_share_pooled: float
+
+
+class Consolidation(ExperimentMetrics):
+    """Stability (Spearman ρ of neuron LPI between consecutive pairs) in the first half of training and overall."""
+
+    moe_early: float
+    dense_early: float
+    early_moe_minus_dense: float
+    moe_mean: float
+    dense_mean: float
+    mean_moe_minus_dense: float
 
 
 class LpiMetrics(ExperimentMetrics):
@@ -216,6 +277,7 @@ class LpiMetrics(ExperimentMetrics):
     olmoe: LpiFamily | None = None
     llama: LpiFamily
     backbone: Backbone
+    consolidation: Consolidation
     concentration_curves: dict[str, dict[str, float]]
 
 
@@ -300,7 +362,7 @@ def cross(cfg: CrossConfig, ctx: RunContext) -> CrossMetrics:
         facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
         a = moe.cross_level(model, facts, method=method, steps=cfg.ig_steps)
         ffn_units = {u: moe.layer_mass(v) for u, v in a.items() if u != "head"}
-        eff[family] = moe.per_layer_efficiency(model, ffn_units)
+        eff[family] = moe.per_layer_efficiency(model, [v for u, v in a.items() if u != "head"])
         profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
         res[family] = {"ranking": ranking_metrics(model, facts),
                        "head_mass_per_layer": moe.layer_mass(a["head"]).tolist(),
@@ -311,7 +373,11 @@ def cross(cfg: CrossConfig, ctx: RunContext) -> CrossMetrics:
             c = heads.head_expert_correlation(a["head"], a["expert"], cfg.permutations, seed)
             res["coordination"] = {"model": family, **c}
         if family in (cfg.masking_moe, "llama"):
-            head_masking[family] = heads.head_masking(model, facts, a["head"], k)
+            selection, held_out, sel = split_facts(facts, cfg.selection_fraction, seed)
+            chosen = a["head"][sel]
+            result = heads.head_masking(model, held_out, chosen, k)
+            head_masking[family] = {**result, "heads": int(chosen.shape[1] * chosen.shape[2]),
+                                    "in_sample": heads.head_masking(model, selection, chosen, k)["drop"]}
         del model
     dense = eff["llama"]["mean"]
     ratios = {f: safe_ratio(eff[f]["mean"], dense) for f in ("qwen2_moe", "olmoe")}
@@ -332,32 +398,57 @@ def _blocking_summary(means: dict[str, dict], k: int) -> dict[str, Any]:
             "top_over_random": ratio, "top_over_random_min": _ratio_min(ratio)}
 
 
+def _task_sensitivity(res: dict[str, Any], kinds: dict[str, dict[int, str] | None]) -> dict[str, Any] | None:
+    """Mean relative MRR drop of the geographic vs the object-attribute relations, per model."""
+    if any(k is None or {"geographic", "attribute"} - set(k.values()) for k in kinds.values()):
+        return None
+    by_kind: dict[str, dict[str, float]] = {"geographic": {}, "attribute": {}}
+    for family, fam_kinds in kinds.items():
+        assert fam_kinds is not None
+        for kind in by_kind:
+            drops = [r["drop_top"]["mrr"] for rel, r in res[family]["relations"].items() if fam_kinds[int(rel)] == kind]
+            by_kind[kind][family] = sum(drops) / len(drops)
+    diff = {f: by_kind["geographic"][f] - by_kind["attribute"][f] for f in kinds}
+    return {**by_kind, "geographic_minus_attribute": diff, "geographic_minus_attribute_min": min(diff.values())}
+
+
 @experiment("moe_attribution_blocking", config=BlockingConfig, metrics=BlockingMetrics)
 def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     """Block top-k attributed vs k random experts per relation type, model with vs without shared experts.
 
-    ``summary`` uses the configured ``mode`` (default: reroute); ``summary_<other mode>`` reports the other reading
-    of blocking on the same attributions, for comparison only."""
+    Experts are ranked on the selection split and the drop is measured on the held-out split (``summary``, which
+    the claims read) and on the selection split (``in_sample``). ``summary`` uses the configured ``mode`` (default:
+    reroute); ``summary_<other mode>`` reports the other reading of blocking, held out, for comparison only."""
     torch.set_num_threads(ctx.threads)
     seed, k, draws = ctx.seed, cfg.k, cfg.random_draws
     mode = cfg.mode
     other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
-    curves, alt = {}, {}
+    curves, alt, in_sample, kinds = {}, {}, {}, {}
     for family in ("qwen2_moe", "olmoe"):
         model = load(cfg, family, ctx.device, ctx.dtype)
         facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
-        ea = moe.attribute(model, facts, "expert", method=cfg.method, steps=cfg.ig_steps)
-        res[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=mode)
-        alt[family] = blocking.blocking_by_relation(model, facts, ea, k, draws, seed, mode=other)["mean"]
-        runs = [blocking.blocking_by_relation(model, facts, ea, kk, draws, seed, mode=mode)["mean"]
-                for kk in cfg.curve_k]
+        selection, held_out, _ = split_facts(facts, cfg.selection_fraction, seed)
+        ea = moe.attribute(model, selection, "expert", method=cfg.method, steps=cfg.ig_steps)
+
+        def blocked(kk: int, how: str = mode, on: FactBatch = held_out) -> dict[str, Any]:
+            return blocking.blocking_by_relation(model, selection, ea, kk, draws, seed, mode=how, evaluate=on)
+
+        res[family] = blocked(k)
+        in_sample[family] = blocked(k, on=selection)["mean"]
+        alt[family] = blocked(k, other)["mean"]
+        runs = [blocked(kk)["mean"] for kk in cfg.curve_k]
         curves[f"{family} top"] = [r["drop_top_mrr"] for r in runs]
         curves[f"{family} random"] = [r["drop_random_mrr"] for r in runs]
+        model_dir = _model_dir(cfg, family)
+        kinds[family] = relation_kinds(Path(cfg.facts_jsonl) if cfg.facts_jsonl else model_dir / "corpus.jsonl")
+        res["selection_facts"], res["held_out_facts"] = len(selection), len(held_out)
     res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2_moe", "olmoe")}, k)
+    res["in_sample"] = _blocking_summary(in_sample, k)
     res[f"summary_{other}"] = _blocking_summary(alt, k)
+    res["task_sensitivity"] = _task_sensitivity(res, kinds)
     res["curves"] = {"k": list(cfg.curve_k), **curves}
-    _plot(ctx.out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop",
+    _plot(ctx.out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop (held-out facts)",
           f"blocking top-attributed vs random experts ({mode})", x=list(cfg.curve_k))
     return BlockingMetrics.model_validate(res)
 
@@ -380,6 +471,18 @@ def _load_state(step_dir: Path) -> dict[str, torch.Tensor]:
     return {k: v.detach() for k, v in load_model(step_dir, dtype="float32").state_dict().items()}
 
 
+def _consolidation(moe_rho: list[float], dense_rho: list[float]) -> dict[str, float]:
+    """Early (first half of the consecutive-pair stabilities, rounded up) and overall mean stability."""
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    early = (len(moe_rho) + 1) // 2
+    out = {"moe_early": mean(moe_rho[:early]), "dense_early": mean(dense_rho[:early]),
+           "moe_mean": mean(moe_rho), "dense_mean": mean(dense_rho)}
+    return {**out, "early_moe_minus_dense": out["moe_early"] - out["dense_early"],
+            "mean_moe_minus_dense": out["moe_mean"] - out["dense_mean"]}
+
+
 @experiment("moe_attribution_lpi", config=LpiConfig, metrics=LpiMetrics)
 def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
     """Gated-LPI over consecutive checkpoints: low-entropy backbone (top-1 % share) and stability, MoE vs dense."""
@@ -399,13 +502,18 @@ def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
             prev = cur
         shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
         pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
+        residual = [abs(r.quadrature_error) / max(abs(float(r.neurons.sum())), 1e-12) for r in results]
         res[family] = {"steps": [s.name for s in _checkpoints(cfg, family)], "pairs": [r.summary() for r in results],
+                       "residual_share_per_pair": residual, "residual_share_max": max(residual),
                        "top_share_per_pair": shares, "top_share_mean": sum(shares) / len(shares),
                        "top_share_pooled": gated_lpi.concentration(pooled, frac), "neurons": len(results[0].neurons),
                        "stability_spearman": gated_lpi.stability(results)}
         curves[family] = gated_lpi.concentration_curve(pooled)
-    moe_s, dense_s = res[cfg.lpi_moe]["top_share_mean"], res["llama"]["top_share_mean"]
-    res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_s, "dense_top_share": dense_s}
+    moe_r, dense_r = res[cfg.lpi_moe], res["llama"]
+    res["backbone"] = {"top_fraction": frac, "moe_top_share": moe_r["top_share_mean"],
+                       "dense_top_share": dense_r["top_share_mean"], "moe_top_share_pooled": moe_r["top_share_pooled"],
+                       "dense_top_share_pooled": dense_r["top_share_pooled"]}
+    res["consolidation"] = _consolidation(moe_r["stability_spearman"], dense_r["stability_spearman"])
     res["concentration_curves"] = curves
     _plot(ctx.out / "concentration_curves.png", {f: list(c.values()) for f, c in curves.items()},
           "top fraction of neurons", "share of positive Gated-LPI", "concentration of positive updates",

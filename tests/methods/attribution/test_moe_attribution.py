@@ -111,11 +111,18 @@ def test_ranking_metrics_by_hand():
 def test_efficiency_and_profile():
     model = tiny("qwen2_moe", layers=3)
     lay = get_adapter(model)
-    mass = torch.tensor([1.0, 2.0, 3.0])
-    eff = moe.per_layer_efficiency(model, {"expert": mass, "shared": mass})
-    assert eff["activated_ffn_params_per_layer"] == lay.top_k * lay.expert_params + lay.shared_params
-    assert eff["per_layer"] == pytest.approx((2 * mass / lay.activated_ffn_params()).tolist())
-    assert eff["profile"] == pytest.approx({"early": 1 / 6, "middle": 2 / 6, "late": 3 / 6})
+    # two facts, three layers: expert units with opposite signs cancel in the signed layer sum (the layer's FFN
+    # contribution), while the profile counts their magnitude
+    expert = torch.tensor([[[1.0, -1.0], [2.0, 0.0], [3.0, 1.0]], [[1.0, -1.0], [2.0, 2.0], [3.0, -1.0]]])
+    shared = torch.tensor([[[1.0], [0.0], [2.0]], [[-1.0], [0.0], [0.0]]])
+    eff = moe.per_layer_efficiency(model, [expert, shared])
+    act = lay.top_k * lay.expert_params + lay.shared_params
+    assert eff["activated_ffn_params_per_layer"] == act == lay.activated_ffn_params()
+    assert eff["mass_per_layer"] == pytest.approx([0.0, 3.0, 4.0])  # fact means of (1, 2, 6) and (-1, 4, 2)
+    assert eff["per_layer"] == pytest.approx([0.0, 3.0 / act, 4.0 / act])
+    assert eff["per_fact"] == pytest.approx([3.0 / act, 5 / 3 / act])
+    # Σ|A| per layer, mean over facts: (3 + 3) / 2, (2 + 4) / 2, (6 + 4) / 2
+    assert eff["profile"] == pytest.approx({"early": 3 / 11, "middle": 3 / 11, "late": 5 / 11})
     # by relative depth: two layers are early and late (not all "middle"), six split 2/2/2
     assert moe.layer_profile(torch.tensor([1.0, 3.0])) == pytest.approx({"early": 0.25, "middle": 0.0, "late": 0.75})
     assert moe.layer_profile(torch.ones(6)) == pytest.approx({"early": 1 / 3, "middle": 1 / 3, "late": 1 / 3})

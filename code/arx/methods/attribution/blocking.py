@@ -56,8 +56,13 @@ def _blocked_metrics(model: nn.Module, facts: FactBatch, mask: torch.Tensor, mod
 
 
 def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.Tensor, k: int,
-                         random_draws: int = 5, seed: int = 0, mode: str = "reroute") -> dict[str, object]:
-    """Per relation: metrics before, after blocking its top-k experts, after blocking k random ones (mean of draws)."""
+                         random_draws: int = 5, seed: int = 0, mode: str = "reroute",
+                         evaluate: FactBatch | None = None) -> dict[str, object]:
+    """Per relation: metrics before, after blocking its top-k experts, after blocking k random ones (mean of draws).
+
+    Experts are ranked on ``batch`` (whose rows ``expert_attr`` holds); the effect is measured on ``evaluate``
+    (default: ``batch`` itself). Why: selecting and measuring on the same facts lets the selection fit their noise;
+    a held-out split measures what the experts carry for the relation."""
     if mode not in MODES:
         raise AttributionError(f"unknown blocking mode {mode!r}; use one of {MODES}")
     lay = get_adapter(model)
@@ -65,11 +70,12 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
     if expert_attr.shape != (len(batch), lay.num_layers, lay.num_experts):
         raise AttributionError(f"expert attributions have shape {tuple(expert_attr.shape)}; expected "
                                f"[{len(batch)}, {lay.num_layers}, {lay.num_experts}] (one row per fact)")
+    evaluate = batch if evaluate is None else evaluate
     gen = torch.Generator().manual_seed(seed)
     out: dict[str, object] = {}
-    for rel in sorted(set(batch.relation.tolist())):
+    for rel in sorted(set(batch.relation.tolist()) & set(evaluate.relation.tolist())):
         idx = (batch.relation == rel).nonzero()[:, 0]
-        facts = batch.take(idx)
+        facts = evaluate.take((evaluate.relation == rel).nonzero()[:, 0])
         before = ranking_metrics(model, facts)
         top = top_expert_mask(expert_attr[idx.cpu()].sum(0), k, lay)
         after = _blocked_metrics(model, facts, top, mode)

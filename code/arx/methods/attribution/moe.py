@@ -10,8 +10,12 @@ router gate weight, shared experts, heads, FFN neurons of dense models) carry mu
   Σ_units = f(gates 1) − f(gates 0) up to the quadrature error;
 * ``ablation``: f(all) − f(unit gated to 0), one unit at a time (batched per layer).
 
-Per-layer efficiency = mean over facts of the layer's attribution mass Σ|A| divided by the FFN parameters a token
-activates in that layer (top-k experts + shared expert, or the dense FFN); the layer profile is the mass per layer.
+Per-layer efficiency = mean over facts of the layer's *signed* FFN attribution Σ_units A (summed over the FFN unit
+types) divided by the FFN parameters a token activates in that layer (top-k experts + shared expert, or the dense
+FFN). Why signed: along the joint path every unit's gate is scaled together, so the signed sum over a layer's units
+is the attribution of the layer's whole FFN output whatever the units are (whole experts or single neurons), while
+Σ|A| grows with the number of units (|Σ| ≤ Σ|·|) and would favour the model with finer units by construction. The
+layer profile (``layer_mass``) stays Σ|A| per layer: it compares layers of one model, not models.
 """
 
 from __future__ import annotations
@@ -81,13 +85,16 @@ def layer_mass(attr: torch.Tensor) -> torch.Tensor:
     return attr.abs().sum(-1).mean(0)
 
 
-def per_layer_efficiency(model: nn.Module, masses: dict[str, torch.Tensor]) -> dict[str, object]:
-    """Attribution mass per activated FFN parameter, per layer, summed over the given unit types' ``[L]`` masses."""
+def per_layer_efficiency(model: nn.Module, ffn_attr: list[torch.Tensor]) -> dict[str, object]:
+    """Signed FFN attribution per activated FFN parameter, per layer, from ``[N, L, n]`` attributions of the
+    model's FFN unit types (experts and shared expert, or dense neurons): granularity-invariant (module doc)."""
     activated = get_adapter(model).activated_ffn_params()
-    mass = sum(masses.values())
+    signed = sum(a.sum(-1) for a in ffn_attr)  # [N, L]: each layer's FFN contribution per fact
+    mass = signed.mean(0)
     eff = mass / activated
     return {"per_layer": eff.tolist(), "mean": float(eff.mean()), "mass_per_layer": mass.tolist(),
-            "activated_ffn_params_per_layer": activated, "profile": layer_profile(mass)}
+            "per_fact": (signed.mean(1) / activated).tolist(),
+            "activated_ffn_params_per_layer": activated, "profile": layer_profile(sum(layer_mass(a) for a in ffn_attr))}
 
 
 def layer_profile(mass: torch.Tensor) -> dict[str, float]:
