@@ -107,6 +107,8 @@ class IsolationSummary(ExperimentMetrics):
     mean_jsd_high_high: float
     peak_layer: int
     interior_peak_margin: float | None  # None: fewer than 3 MoE layers (no interior layer)
+    convergence_jsd: dict[str, float | None]  # middle-third minus ends of 1 - JSD (all pairs), permutation p
+    convergence_jaccard: dict[str, float | None]  # the same of the top-n Jaccard overlap
 
 
 class IsolationMetrics(ExperimentMetrics):

@@ -102,3 +102,22 @@ def test_bad_inputs_are_named():
                          tokens=torch.tensor([3.0, 0.0], dtype=torch.float64), top_k=1)
     with pytest.raises(RoutingError, match=r"no routed tokens for languages \['b'\]"):
         empty.distribution()
+
+
+def test_convergence_statistic_and_its_exact_permutation_null():
+    """Why: "peaks inside the depth" passes for 2/3 of random 6-layer curves; the middle-minus-ends statistic with
+    its permutation null over layers must be extreme only for a curve that is high in the middle."""
+    from arx.methods.routing.isolation import convergence, thirds
+
+    assert thirds(6).tolist() == [0, 0, 1, 1, 2, 2] and thirds(4).tolist() == [0, 1, 1, 2]
+    hump = torch.tensor([0.1, 0.2, 0.9, 0.8, 0.3, 0.0])
+    got = convergence(hump)
+    assert got["middle_minus_ends"] == pytest.approx(0.85 - 0.15)
+    assert got["permutation_p"] == pytest.approx(1 / 15)  # the observed middle pair is the best of C(6, 2) = 15
+    valley = convergence(1 - hump)
+    assert valley["middle_minus_ends"] == pytest.approx(-0.7) and valley["permutation_p"] == pytest.approx(1.0)
+    # a random curve: p is uniform over the 15 layer sets, so p <= 0.2 in about 3/15 of curves, never always
+    gen = torch.Generator().manual_seed(0)
+    ps = [convergence(torch.rand(6, generator=gen))["permutation_p"] for _ in range(600)]
+    assert 0.12 < sum(p <= 0.2 for p in ps) / len(ps) < 0.28
+    assert convergence(torch.tensor([1.0, 2.0]))["middle_minus_ends"] is None
