@@ -24,11 +24,13 @@ ROOT = Path(__file__).parents[2]
 CONFIG_PATH = "workflows/config/moe_attribution.yaml"
 EXPERIMENTS = ("moe_attribution_cross", "moe_attribution_blocking", "moe_attribution_lpi")
 # keys whose value may be undefined (None) by design: a ratio over a random control that did nothing
-MAY_BE_NONE = {"summary.top_over_random_min", "efficiency.ratio_min"}
-CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2_moe_mrr_drop", "summary.top_over_random_min"],
+MAY_BE_NONE = {"summary.top_over_random_min", "in_sample.top_over_random_min", "efficiency.ratio_min"}
+CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2_moe_mrr_drop", "summary.top_over_random_min",
+                                           "in_sample.top_over_random_min"],
               "moe_attribution_cross": ["coordination.r", "coordination.p", "head_masking.dense_minus_moe_hit10_drop",
                                         "efficiency.ratio_min"],
-              "moe_attribution_lpi": ["backbone.moe_top_share", "backbone.dense_top_share"]}
+              "moe_attribution_lpi": ["backbone.moe_top_share", "backbone.dense_top_share",
+                                      "consolidation.early_moe_minus_dense", "consolidation.mean_moe_minus_dense"]}
 CONFIG = yaml.safe_load((ROOT / CONFIG_PATH).read_text())
 NAMES = ["anna", "ben", "carla", "dmitri", "elena", "farid"]
 RELATIONS = {"lives in": ["lindau", "orvik"], "works as": ["baker", "pilot"]}
@@ -168,3 +170,33 @@ def test_unknown_key_is_rejected():
         X.CrossConfig.model_validate({**CONFIG["small"]["moe_attribution_cross"], "ig_step": 16})
     with pytest.raises(ValidationError):
         X.LpiConfig.model_validate({**CONFIG["small"]["moe_attribution_lpi"], "top_frac": 0.01})
+
+
+def test_held_out_split_is_a_disjoint_cover_fixed_by_the_seed():
+    """Why: units chosen on the facts they are judged on fit their noise; the split must not overlap, must use every
+    fact once, and must be the same for every model of a seed (so the MoE and the dense model see the same halves)."""
+    from arx.methods.attribution.prompts import FactBatch
+
+    n = 11
+    batch = FactBatch(torch.arange(n)[:, None], torch.ones(n, 1, dtype=torch.long), torch.zeros(n, dtype=torch.long),
+                      torch.arange(n), torch.zeros(n, dtype=torch.long))
+    sel, held, idx = X.split_facts(batch, 0.5, seed=3)
+    assert sorted(sel.target.tolist() + held.target.tolist()) == list(range(n)) and len(sel) == 6
+    assert sel.target.tolist() == idx.tolist() == X.split_facts(batch, 0.5, seed=3)[2].tolist()
+    assert X.split_facts(batch, 0.5, seed=4)[2].tolist() != idx.tolist()
+    with pytest.raises(ValueError, match="empty split"):
+        X.split_facts(batch, 0.01, seed=0)
+
+
+def test_consolidation_and_task_sensitivity_by_hand():
+    got = X._consolidation([0.2, 0.4, 0.9], [0.0, 0.1, 0.8])  # early = the first 2 of 3 stabilities
+    assert got["moe_early"] == pytest.approx(0.3) and got["dense_early"] == pytest.approx(0.05)
+    assert got["early_moe_minus_dense"] == pytest.approx(0.25) and got["mean_moe_minus_dense"] == pytest.approx(0.2)
+    rel = {"0": {"drop_top": {"mrr": 0.8}}, "1": {"drop_top": {"mrr": 0.2}}, "2": {"drop_top": {"mrr": 0.6}}}
+    res = {"olmoe": {"relations": rel}, "qwen2_moe": {"relations": {k: {"drop_top": {"mrr": 0.5}} for k in rel}}}
+    kinds = {0: "geographic", 1: "attribute", 2: "geographic"}
+    ts = X._task_sensitivity(res, {"qwen2_moe": kinds, "olmoe": kinds})
+    assert ts["geographic"]["olmoe"] == pytest.approx(0.7) and ts["attribute"]["olmoe"] == pytest.approx(0.2)
+    assert ts["geographic_minus_attribute"] == pytest.approx({"olmoe": 0.5, "qwen2_moe": 0.0})
+    assert ts["geographic_minus_attribute_min"] == pytest.approx(0.0)
+    assert X._task_sensitivity(res, {"qwen2_moe": None, "olmoe": kinds}) is None
