@@ -200,3 +200,12 @@ def test_consolidation_and_task_sensitivity_by_hand():
     assert ts["geographic_minus_attribute"] == pytest.approx({"olmoe": 0.5, "qwen2_moe": 0.0})
     assert ts["geographic_minus_attribute_min"] == pytest.approx(0.0)
     assert X._task_sensitivity(res, {"qwen2_moe": None, "olmoe": kinds}) is None
+
+
+def test_selection_fraction_outside_zero_one_is_a_config_error():
+    """Why: a fraction of 0 or 1 leaves one split empty; the typed config rejects it before anything runs."""
+    base = {**CONFIG["small"]["moe_attribution_blocking"]}
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValidationError, match="selection_fraction"):
+            X.BlockingConfig.model_validate({**base, "selection_fraction": bad})
+    assert X.BlockingConfig.model_validate(base).selection_fraction == 0.5

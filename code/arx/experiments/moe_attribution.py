@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from arx.data.batching import pad_right
@@ -111,7 +112,7 @@ class CrossConfig(ModelSource):
     permutations: int
     masking_moe: MoEFamily
     mask_heads: int
-    selection_fraction: float = 0.5
+    selection_fraction: float = Field(0.5, gt=0, lt=1)  # share of facts that select units
 
 
 class BlockingConfig(ModelSource):
@@ -121,7 +122,7 @@ class BlockingConfig(ModelSource):
     k: int
     random_draws: int
     curve_k: list[int]
-    selection_fraction: float = 0.5
+    selection_fraction: float = Field(0.5, gt=0, lt=1)  # share of facts that select units
 
 
 class LpiConfig(ModelSource):
@@ -231,8 +232,8 @@ class TaskSensitivity(ExperimentMetrics):
 class BlockingMetrics(ExperimentMetrics):
     qwen2_moe: BlockingResult
     olmoe: BlockingResult
-    selection_facts: int
-    held_out_facts: int
+    selection_facts: dict[str, int]  # per model (each tokenizes its own facts)
+    held_out_facts: dict[str, int]
     summary: BlockingSummary  # held-out facts
     in_sample: BlockingSummary  # the facts the experts were selected on
     task_sensitivity: TaskSensitivity | None = None  # None without relation kinds in the facts file
@@ -425,6 +426,7 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
     curves, alt, in_sample, kinds = {}, {}, {}, {}
+    res["selection_facts"], res["held_out_facts"] = {}, {}
     for family in ("qwen2_moe", "olmoe"):
         model = load(cfg, family, ctx.device, ctx.dtype)
         facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
@@ -442,7 +444,7 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
         curves[f"{family} random"] = [r["drop_random_mrr"] for r in runs]
         model_dir = _model_dir(cfg, family)
         kinds[family] = relation_kinds(Path(cfg.facts_jsonl) if cfg.facts_jsonl else model_dir / "corpus.jsonl")
-        res["selection_facts"], res["held_out_facts"] = len(selection), len(held_out)
+        res["selection_facts"][family], res["held_out_facts"][family] = len(selection), len(held_out)
     res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2_moe", "olmoe")}, k)
     res["in_sample"] = _blocking_summary(in_sample, k)
     res[f"summary_{other}"] = _blocking_summary(alt, k)

@@ -107,9 +107,11 @@ def test_bad_inputs_are_named():
 def test_convergence_statistic_and_its_exact_permutation_null():
     """Why: "peaks inside the depth" passes for 2/3 of random 6-layer curves; the middle-minus-ends statistic with
     its permutation null over layers must be extreme only for a curve that is high in the middle."""
-    from arx.methods.routing.isolation import convergence, thirds
+    from arx.methods.depth import thirds
+    from arx.methods.routing.isolation import convergence
 
     assert thirds(6).tolist() == [0, 0, 1, 1, 2, 2] and thirds(4).tolist() == [0, 1, 1, 2]
+    assert thirds(2).tolist() == [0, 2]
     hump = torch.tensor([0.1, 0.2, 0.9, 0.8, 0.3, 0.0])
     got = convergence(hump)
     assert got["middle_minus_ends"] == pytest.approx(0.85 - 0.15)

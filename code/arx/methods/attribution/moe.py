@@ -25,6 +25,7 @@ from torch import nn
 
 from arx.methods.attribution.ig import attribute_ig
 from arx.methods.attribution.prompts import AttributionError, FactBatch, target_logprob
+from arx.methods.depth import THIRDS, thirds
 from arx.models.adapters import get_adapter
 
 METHODS = ("grad", "ig", "ablation")
@@ -101,10 +102,9 @@ def layer_profile(mass: torch.Tensor) -> dict[str, float]:
     """Share of attribution mass in the early/middle/late third of relative depth ("mid-activation,
     late-amplification"): layer l of L belongs to third ⌊3(l + ½)/L⌋, so a 2-layer model has an early and a late
     layer (and 3, 4, 6-layer models split as 1/1/1, 1/2/1, 2/2/2)."""
-    L = len(mass)
-    third = torch.div(3 * (2 * torch.arange(L) + 1), 2 * L, rounding_mode="floor")
+    third = thirds(len(mass))
     total = float(mass.sum()) or 1.0
-    return {name: float(mass[third == i].sum()) / total for i, name in enumerate(("early", "middle", "late"))}
+    return {name: float(mass[third == i].sum()) / total for i, name in enumerate(THIRDS)}
 
 
 def cross_level(model: nn.Module, batch: FactBatch, method: str = "grad", steps: int = 16) -> dict[str, torch.Tensor]:

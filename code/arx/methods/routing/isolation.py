@@ -16,6 +16,8 @@ from itertools import combinations
 
 import torch
 
+from arx.methods.depth import thirds
+
 from .stats import RoutingError, RoutingStats
 
 
@@ -49,11 +51,6 @@ def js_divergence(p: torch.Tensor) -> torch.Tensor:
 
 def _pair_mean(mat: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
     return torch.stack([mat[:, i, j] for i, j in pairs]).mean(0)
-
-
-def thirds(n_layers: int) -> torch.Tensor:
-    """Third of relative depth (0 early, 1 middle, 2 late) of each layer: ⌊3(l + ½)/L⌋ (6 layers split 2/2/2)."""
-    return torch.div(3 * (2 * torch.arange(n_layers) + 1), 2 * n_layers, rounding_mode="floor")
 
 
 def convergence(similarity: torch.Tensor) -> dict[str, float | None]:
