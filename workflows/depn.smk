@@ -8,11 +8,11 @@ rule depn_base:
     shell:  arx_run("depn_base", paper="depn")
 
 rule depn_edit:
-    input:  DEPN_MODELS
+    input:  arx_inputs("depn_edit", paper="depn")
     output: arx_metrics("depn_edit", paper="depn")
     shell:  arx_run("depn_edit", paper="depn")
 
 rule depn_dynamics:
-    input:  DEPN_MODELS
+    input:  arx_inputs("depn_dynamics", paper="depn")
     output: arx_metrics("depn_dynamics", paper="depn")
     shell:  arx_run("depn_dynamics", paper="depn")

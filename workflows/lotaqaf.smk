@@ -9,11 +9,11 @@ rule lotaqaf_base:
     shell:  arx_run("lotaqaf_base", paper="lotaqaf")
 
 rule lotaqaf_mmlu:
-    input:  LOTAQAF_BASE
+    input:  arx_inputs("lotaqaf_mmlu", paper="lotaqaf")
     output: arx_metrics("lotaqaf_mmlu", paper="lotaqaf")
     shell:  arx_run("lotaqaf_mmlu", paper="lotaqaf")
 
 rule lotaqaf_task:
-    input:  LOTAQAF_BASE
+    input:  arx_inputs("lotaqaf_task", paper="lotaqaf")
     output: arx_metrics("lotaqaf_task", paper="lotaqaf")
     shell:  arx_run("lotaqaf_task", paper="lotaqaf")

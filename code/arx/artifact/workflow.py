@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .config import build_config
 from .diagnostics import ArtifactError
 from .load import claim_paths, find_root, load_claim, load_manifest
 from .schema import Claim, Manifest
@@ -25,6 +28,63 @@ def _quote(s: str) -> str:
 
 
 _WILDCARD = re.compile(r"(?<!{){(\w+)}(?!})")
+
+
+def config_paths(cfg: dict[str, Any]) -> list[str]:
+    """The upstream evidence a resolved experiment config names: every string value under ``evidence/`` (a model
+    dir, a base run's dir), and each ``zoo_models`` entry as ``<zoo_dir>/<model_id>``.
+
+    Why the config: it is what the experiment reads its inputs from, so an input derived from it cannot drift
+    from what the run opens (a hand-written input list in a .smk could).
+    """
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from strings(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from strings(v)
+        elif isinstance(value, str):
+            yield value
+
+    paths = [s.rstrip("/") for s in strings({k: v for k, v in cfg.items() if k != "zoo_models"})
+             if s.startswith("evidence/")]
+    zoo_dir, zoo_models = cfg.get("zoo_dir"), cfg.get("zoo_models")
+    if isinstance(zoo_dir, str) and isinstance(zoo_models, dict):
+        paths += [f"{zoo_dir.rstrip('/')}/{m}" for m in zoo_models.values() if isinstance(m, str)]
+    return list(dict.fromkeys(paths))
+
+
+def files_under(directory: str, output_patterns: list[str]) -> list[str]:
+    """The files that rules declare as outputs inside ``directory`` (a concrete path).
+
+    A pattern matches when its leading components match the directory's (wildcards bind one component each) and
+    the rest is concrete once those bindings are filled in: ``evidence/zoo/small/seed_{seed}/{model_id}/model.safetensors``
+    gives ``<directory>/model.safetensors`` for ``directory = evidence/zoo/small/seed_0/olmoe_facts``.
+    """
+    parts = directory.split("/")
+    found: list[str] = []
+    for pattern in output_patterns:
+        pattern_parts = pattern.split("/")
+        if len(pattern_parts) <= len(parts):
+            continue
+        bound: dict[str, str] = {}
+        for given, templ in zip(parts, pattern_parts):
+            regex, last = "", 0
+            for w in re.finditer(r"{(\w+)(?:,([^{}]+))?}", templ):  # {seed} or {seed,\d+}
+                regex += re.escape(templ[last:w.start()]) + f"(?P<{w[1]}>{w[2] or '[^/]+'})"
+                last = w.end()
+            m = re.fullmatch(regex + re.escape(templ[last:]), given)
+            if m is None or any(bound.get(k, v) != v for k, v in m.groupdict().items()):
+                break
+            bound.update(m.groupdict())
+        else:
+            rest = re.sub(r"{(\w+),[^{}]*}", r"{\1}", "/".join(pattern_parts[len(parts):]))
+            for name, value in bound.items():
+                rest = rest.replace("{" + name + "}", value)
+            if not _WILDCARD.search(rest):
+                found.append(f"{directory}/{rest}")
+    return list(dict.fromkeys(found))
 
 
 def _seeds(value: object, default: list[int]) -> list[int]:
@@ -47,6 +107,7 @@ class Workflow:
     scale: str
     seeds: list[int]
     claims: list[Claim]
+    rule_outputs: list[str] = field(default_factory=list)  # every rule's output patterns, set after parsing
 
     @classmethod
     def load(cls, start: Path, config: dict) -> Workflow:
@@ -99,6 +160,19 @@ class Workflow:
         for k, v in sets.items():
             parts += ["--set", _quote(f"{k.replace('__', '.')}={v}")]
         return " ".join(parts)
+
+    def inputs(self, experiment: str, paper: str) -> Callable[[Any], list[str]]:
+        """A rule's ``input:``: the files other rules output inside the upstream evidence that the experiment's
+        resolved config names at the job's seed (:func:`config_paths`).
+
+        Returned as a Snakemake input function: it runs when the DAG is built, after every .smk is parsed and the
+        Snakefile has set :attr:`rule_outputs`; a path no rule produces (a published checkpoint) is not an input.
+        """
+        def files(wildcards: Any) -> list[str]:
+            sets = [f"seed={wildcards.seed}"] if hasattr(wildcards, "seed") else []
+            cfg = build_config(self.root, self.scale, experiment, f"workflows/config/{paper}.yaml", sets)
+            return [f for d in config_paths(cfg) for f in files_under(d, self.rule_outputs)]
+        return files
 
     def review_command(self, claim: str | None = None) -> str:
         """``arx review`` for this scale; a run of fewer seeds than the scale lists (``--config seeds=[0]``)
