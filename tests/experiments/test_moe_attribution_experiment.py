@@ -24,9 +24,12 @@ ROOT = Path(__file__).parents[2]
 CONFIG_PATH = "workflows/config/moe_attribution.yaml"
 EXPERIMENTS = ("moe_attribution_cross", "moe_attribution_blocking", "moe_attribution_lpi")
 # keys whose value may be undefined (None) by design: a ratio over a random control that did nothing
-MAY_BE_NONE = {"summary.top_over_random_min", "in_sample.top_over_random_min", "efficiency.ratio_min"}
+MAY_BE_NONE = {"summary.top_over_random_min", "in_sample.top_over_random_min", "efficiency.ratio_min",
+               "refinement.routed_minus_shared_geographic_share"}
 CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2_moe_mrr_drop", "summary.top_over_random_min",
-                                           "in_sample.top_over_random_min"],
+                                           "in_sample.top_over_random_min", "task_sensitivity.geographic_minus_attribute_min",
+                                           "refinement.routed_minus_shared_geographic_share",
+                                           "refinement.shared_drop_min"],
               "moe_attribution_cross": ["coordination.r", "coordination.p", "head_masking.dense_minus_moe_hit10_drop",
                                         "efficiency.ratio_min"],
               "moe_attribution_lpi": ["backbone.moe_top_share", "backbone.dense_top_share",
@@ -34,7 +37,8 @@ CLAIM_KEYS = {"moe_attribution_blocking": ["summary.olmoe_minus_qwen2_moe_mrr_dr
 CONFIG = yaml.safe_load((ROOT / CONFIG_PATH).read_text())
 NAMES = ["anna", "ben", "carla", "dmitri", "elena", "farid"]
 RELATIONS = {"lives in": ["lindau", "orvik"], "works as": ["baker", "pilot"]}
-FACTS = [{"prompt": f"{n} {r}", "object": objs[i % 2], "relation": r, "split": "train"}
+KINDS = {"lives in": "geographic", "works as": "attribute"}
+FACTS = [{"prompt": f"{n} {r}", "object": objs[i % 2], "relation": r, "kind": KINDS[r], "split": "train"}
          for i, n in enumerate(NAMES) for r, objs in RELATIONS.items()]
 
 
@@ -78,7 +82,7 @@ def _run(cfgs, extra, out):
                                        "mask_heads": 2}, "c"),
             "moe_attribution_blocking": ({**cfgs["moe_attribution_blocking"], **small, "ig_steps": 2, "k": 2,
                                           "curve_k": [1, 2], "random_draws": 1}, "b"),
-            "moe_attribution_lpi": ({**cfgs["moe_attribution_lpi"], **small, "steps": 2}, "l")}
+            "moe_attribution_lpi": ({**cfgs["moe_attribution_lpi"], **small, "steps": 2, "max_steps": 8}, "l")}
     metrics = {}
     for name, (raw, sub) in runs.items():
         cfg = exps[name].config.model_validate(raw)
@@ -96,6 +100,14 @@ def test_small_scale_reads_zoo_models_and_reports_every_claim_key(zoo, tmp_path)
     assert cross["qwen2_moe"]["ranking"]["n"] == 12  # the probe line (never trained) is skipped
     assert set(block["qwen2_moe"]["relations"]) == {"0", "1"}
     assert len(lpi["olmoe"]["pairs"]) == 2 and lpi["backbone"]["dense_top_share"] > 0
+    for family in ("olmoe", "llama"):  # adaptive quadrature: within budget, and the count of pairs that met rtol
+        evals, shares = lpi[family]["evaluations_per_pair"], lpi[family]["residual_share_per_pair"]
+        assert all(2 <= e <= 8 for e in evals)
+        assert lpi[family]["pairs_within_rtol"] == sum(x <= 0.05 for x in shares)
+        assert all(e == 8 or x <= 0.05 for e, x in zip(evals, shares))  # stopped early only once within rtol
+    refinement = block["refinement"]
+    assert refinement["model"] == "qwen2_moe"  # the one model with a shared expert
+    assert refinement["routed_drop"]["geographic"] == pytest.approx(block["qwen2_moe"]["relations"]["0"]["drop_top"]["mrr"])
     summary = block["summary"]
     ratios = summary["top_over_random"]
     for f, r in ratios.items():  # a ratio is defined exactly when the random control's drop is positive
@@ -200,6 +212,21 @@ def test_consolidation_and_task_sensitivity_by_hand():
     assert ts["geographic_minus_attribute"] == pytest.approx({"olmoe": 0.5, "qwen2_moe": 0.0})
     assert ts["geographic_minus_attribute_min"] == pytest.approx(0.0)
     assert X._task_sensitivity(res, {"qwen2_moe": None, "olmoe": kinds}) is None
+
+
+def test_refinement_by_hand():
+    shared = {"0": {"drop": {"mrr": 0.3}}, "1": {"drop": {"mrr": 0.3}}, "2": {"drop": {"mrr": 0.1}}}
+    routed = {"0": {"drop_top": {"mrr": 0.6}}, "1": {"drop_top": {"mrr": 0.2}}, "2": {"drop_top": {"mrr": 0.2}}}
+    kinds = {0: "geographic", 1: "attribute", 2: "geographic"}
+    got = X._refinement("qwen2_moe", shared, routed, kinds)
+    assert got["shared_drop"] == pytest.approx({"geographic": 0.2, "attribute": 0.3})
+    assert got["routed_drop"] == pytest.approx({"geographic": 0.4, "attribute": 0.2})
+    assert got["shared_geographic_share"] == pytest.approx(0.4) and got["routed_geographic_share"] == pytest.approx(2 / 3)
+    assert got["routed_minus_shared_geographic_share"] == pytest.approx(2 / 3 - 0.4)
+    assert got["shared_drop_min"] == pytest.approx(0.2)
+    nothing = {k: {"drop": {"mrr": 0.0}} for k in shared}  # no drop at all: the share is undefined, not 0 or 1
+    assert X._refinement("qwen2_moe", nothing, routed, kinds)["routed_minus_shared_geographic_share"] is None
+    assert X._refinement("qwen2_moe", shared, routed, None) is None
 
 
 def test_selection_fraction_outside_zero_one_is_a_config_error():

@@ -39,7 +39,7 @@ from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, exp
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
 from arx.methods.ratios import safe_ratio
-from arx.models import load_model
+from arx.models import get_adapter, load_model
 from arx.plots import saved_figure
 
 FAMILIES = ("qwen2_moe", "olmoe", "llama")
@@ -128,7 +128,9 @@ class BlockingConfig(ModelSource):
 class LpiConfig(ModelSource):
     lpi_moe: MoEFamily
     top_fraction: float
-    steps: int
+    steps: int  # even quadrature segments to start from
+    rtol: float = Field(0.05, gt=0)  # refine until |completeness residual| <= rtol x |neuron sum| ...
+    max_steps: int  # ... or this many gradient evaluations per checkpoint pair
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
@@ -229,6 +231,22 @@ class TaskSensitivity(ExperimentMetrics):
     geographic_minus_attribute_min: float
 
 
+class Refinement(ExperimentMetrics):
+    """Basic-refinement: relative MRR drop (held-out facts) per relation kind from zeroing the shared expert in every
+    layer vs blocking each relation's top-k routed experts, in the model with a shared expert. The geographic share
+    of a drop is geographic / (geographic + attribute): how specific to geography the ablated units are, whatever
+    the size of the ablation (None when the two drops do not sum to a positive number)."""
+
+    model: str
+    shared_drop: dict[str, float]  # relation kind -> mean relative MRR drop
+    routed_drop: dict[str, float]
+    shared_drop_per_relation: dict[str, float]
+    shared_drop_min: float  # the smaller of the two kinds' drops: does the shared expert serve both?
+    shared_geographic_share: float | None
+    routed_geographic_share: float | None
+    routed_minus_shared_geographic_share: float | None
+
+
 class BlockingMetrics(ExperimentMetrics):
     qwen2_moe: BlockingResult
     olmoe: BlockingResult
@@ -237,6 +255,7 @@ class BlockingMetrics(ExperimentMetrics):
     summary: BlockingSummary  # held-out facts
     in_sample: BlockingSummary  # the facts the experts were selected on
     task_sensitivity: TaskSensitivity | None = None  # None without relation kinds in the facts file
+    refinement: Refinement | None = None  # None without relation kinds or without a shared-expert model
     summary_reroute: BlockingSummary | None = None  # the other blocking mode, for comparison only
     summary_zero: BlockingSummary | None = None
     curves: dict[str, list[int] | list[float]]  # "k" and "<family> top|random" relative MRR drops
@@ -247,6 +266,9 @@ class LpiFamily(ExperimentMetrics):
     pairs: list[dict[str, float]]
     residual_share_per_pair: list[float]  # |quadrature error| / |neuron sum|
     residual_share_max: float
+    residual_share_abs_per_pair: list[float]  # |quadrature error| / Σ|neuron LPI| (well-conditioned)
+    pairs_within_rtol: int  # pairs whose residual share met the config's rtol within max_steps
+    evaluations_per_pair: list[int]
     top_share_per_pair: list[float]
     top_share_mean: float
     top_share_pooled: float
@@ -413,6 +435,33 @@ def _task_sensitivity(res: dict[str, Any], kinds: dict[str, dict[int, str] | Non
     return {**by_kind, "geographic_minus_attribute": diff, "geographic_minus_attribute_min": min(diff.values())}
 
 
+def _by_kind(per_relation: dict[str, float], kinds: dict[int, str]) -> dict[str, float]:
+    out = {}
+    for kind in ("geographic", "attribute"):
+        xs = [v for rel, v in per_relation.items() if kinds[int(rel)] == kind]
+        out[kind] = sum(xs) / len(xs)
+    return out
+
+
+def _refinement(family: str, shared: dict[str, dict], routed: dict[str, dict], kinds: dict[int, str] | None
+                ) -> dict[str, Any] | None:
+    """Shared-expert vs routed-expert ablation per relation kind (:class:`Refinement`)."""
+    if kinds is None or {"geographic", "attribute"} - set(kinds.values()):
+        return None
+    per_rel = {rel: float(r["drop"]["mrr"]) for rel, r in shared.items()}
+    shared_kind = _by_kind(per_rel, kinds)
+    routed_kind = _by_kind({rel: float(r["drop_top"]["mrr"]) for rel, r in routed.items()}, kinds)
+
+    def geo_share(d: dict[str, float]) -> float | None:
+        return safe_ratio(d["geographic"], d["geographic"] + d["attribute"])
+
+    s_share, r_share = geo_share(shared_kind), geo_share(routed_kind)
+    return {"model": family, "shared_drop": shared_kind, "routed_drop": routed_kind,
+            "shared_drop_per_relation": per_rel, "shared_drop_min": min(shared_kind.values()),
+            "shared_geographic_share": s_share, "routed_geographic_share": r_share,
+            "routed_minus_shared_geographic_share": None if s_share is None or r_share is None else r_share - s_share}
+
+
 @experiment("moe_attribution_blocking", config=BlockingConfig, metrics=BlockingMetrics)
 def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     """Block top-k attributed vs k random experts per relation type, model with vs without shared experts.
@@ -425,7 +474,7 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
     mode = cfg.mode
     other = next(m for m in blocking.MODES if m != mode)
     res: dict[str, Any] = {}
-    curves, alt, in_sample, kinds = {}, {}, {}, {}
+    curves, alt, in_sample, kinds, shared = {}, {}, {}, {}, {}
     res["selection_facts"], res["held_out_facts"] = {}, {}
     for family in ("qwen2_moe", "olmoe"):
         model = load(cfg, family, ctx.device, ctx.dtype)
@@ -445,10 +494,14 @@ def block(cfg: BlockingConfig, ctx: RunContext) -> BlockingMetrics:
         model_dir = _model_dir(cfg, family)
         kinds[family] = relation_kinds(Path(cfg.facts_jsonl) if cfg.facts_jsonl else model_dir / "corpus.jsonl")
         res["selection_facts"][family], res["held_out_facts"][family] = len(selection), len(held_out)
+        if get_adapter(model).has_shared_expert:
+            shared[family] = blocking.shared_ablation_by_relation(model, held_out)
     res["summary"] = _blocking_summary({f: res[f]["mean"] for f in ("qwen2_moe", "olmoe")}, k)
     res["in_sample"] = _blocking_summary(in_sample, k)
     res[f"summary_{other}"] = _blocking_summary(alt, k)
     res["task_sensitivity"] = _task_sensitivity(res, kinds)
+    refined = [_refinement(f, shared[f], res[f]["relations"], kinds[f]) for f in shared]
+    res["refinement"] = refined[0] if refined else None
     res["curves"] = {"k": list(cfg.curve_k), **curves}
     _plot(ctx.out / "blocking_curves.png", curves, "experts blocked (k)", "relative MRR drop (held-out facts)",
           f"blocking top-attributed vs random experts ({mode})", x=list(cfg.curve_k))
@@ -500,13 +553,18 @@ def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
         results, prev = [], _load_state(paths[0])
         for path in paths[1:]:  # two checkpoints in memory at a time
             cur = _load_state(path)
-            results.append(gated_lpi.gated_lpi(model, prev, cur, facts, cfg.steps))
+            results.append(gated_lpi.gated_lpi(model, prev, cur, facts, cfg.steps, cfg.rtol, cfg.max_steps))
+            ctx.progress(f"gated-lpi {family} {path.name}: {results[-1].evaluations} points, residual "
+                         f"{results[-1].residual_share:.3f} of the neuron sum")
             prev = cur
         shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
         pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
-        residual = [abs(r.quadrature_error) / max(abs(float(r.neurons.sum())), 1e-12) for r in results]
+        residual = [r.residual_share for r in results]
         res[family] = {"steps": [s.name for s in _checkpoints(cfg, family)], "pairs": [r.summary() for r in results],
                        "residual_share_per_pair": residual, "residual_share_max": max(residual),
+                       "residual_share_abs_per_pair": [r.residual_share_abs for r in results],
+                       "pairs_within_rtol": sum(x <= cfg.rtol for x in residual),
+                       "evaluations_per_pair": [r.evaluations for r in results],
                        "top_share_per_pair": shares, "top_share_mean": sum(shares) / len(shares),
                        "top_share_pooled": gated_lpi.concentration(pooled, frac), "neurons": len(results[0].neurons),
                        "stability_spearman": gated_lpi.stability(results)}

@@ -55,6 +55,37 @@ def test_moe_expert_neuron_and_rest_sum_to_total():
     assert res.quadrature_error < 1e-3 * max(1.0, abs(res.total))
 
 
+def _bent_path(seed: int = 0):
+    """Two checkpoints far apart in every FFN weight, so f bends along the path and few points do badly."""
+    model, b = tiny("llama"), facts(6)
+    a = _state(model)
+    g = torch.Generator().manual_seed(seed)
+    bst = {k: v + (1.5 * torch.randn(v.shape, generator=g) if "mlp" in k else 0.0) for k, v in a.items()}
+    return model, a, bst, b
+
+
+def test_adaptive_quadrature_meets_its_tolerance_and_matches_a_fine_even_grid():
+    model, a, bst, b = _bent_path()
+    coarse = gated_lpi.gated_lpi(model, a, bst, b, steps=2)
+    assert coarse.evaluations == 2 and coarse.residual_share > 0.05  # the construct: two points are not enough
+    adaptive = gated_lpi.gated_lpi(model, a, bst, b, steps=2, rtol=0.01, max_steps=200)
+    assert adaptive.residual_share <= 0.01 < coarse.residual_share
+    assert adaptive.evaluations < 200
+    assert adaptive.total == pytest.approx(coarse.total)  # the same endpoints
+    fine = gated_lpi.gated_lpi(model, a, bst, b, steps=400)  # the oracle: a plain midpoint rule on 400 points
+    assert fine.residual_share < 0.01
+    scale = float(fine.neurons.abs().max())
+    assert float((adaptive.neurons - fine.neurons).abs().max()) < 0.05 * scale
+    assert float((coarse.neurons - fine.neurons).abs().max()) > float((adaptive.neurons - fine.neurons).abs().max())
+
+
+def test_budget_caps_the_refinement_and_is_reported():
+    model, a, bst, b = _bent_path()
+    capped = gated_lpi.gated_lpi(model, a, bst, b, steps=2, rtol=1e-9, max_steps=6)
+    assert capped.evaluations == 6  # 2 even points, then two trisections of 2 new points each
+    assert capped.residual_share_abs <= capped.residual_share  # Σ|x| >= |Σx|
+
+
 def test_concentration_and_stability_by_hand():
     x = torch.zeros(200)
     x[0], x[1:11] = 9.0, 0.1     # top 1 % = 2 neurons hold (9 + 0.1) of 10
@@ -71,7 +102,11 @@ def test_bad_inputs():
     a = _state(model)
     with pytest.raises(AttributionError, match="checkpoints lack parameters"):
         gated_lpi.gated_lpi(model, {}, a, b)
-    with pytest.raises(AttributionError, match="steps must be"):
+    with pytest.raises(AttributionError, match="need 1 <= steps <= max_steps"):
         gated_lpi.gated_lpi(model, a, a, b, steps=0)
+    with pytest.raises(AttributionError, match="need 1 <= steps <= max_steps"):
+        gated_lpi.gated_lpi(model, a, a, b, steps=8, max_steps=4)
+    with pytest.raises(AttributionError, match="rtol must be"):
+        gated_lpi.gated_lpi(model, a, a, b, rtol=0.0)
     with pytest.raises(AttributionError, match="fraction must be"):
         gated_lpi.concentration(torch.ones(3), 0.0)

@@ -225,3 +225,21 @@ def test_zero_mode_blocking_keeps_routing_and_zeroes_the_experts():
     assert rel["top"] == ranking_metrics(zeroed, facts0)
     with pytest.raises(AttributionError, match="unknown blocking mode"):
         blocking.blocking_by_relation(model, b, ea, 2, mode="drop")
+
+
+def test_shared_ablation_equals_zeroing_every_shared_expert_by_weight_surgery():
+    model, b = tiny("qwen2_moe"), facts(12)
+    res = blocking.shared_ablation_by_relation(model, b)
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer in m.model.layers:
+            layer.mlp.shared_expert.down_proj.weight.zero_()
+    for rel, r in res.items():
+        sub = b.take((b.relation == int(rel)).nonzero()[:, 0])
+        oracle = ranking_metrics(m, sub)
+        assert r["after"] == oracle
+        before = ranking_metrics(model, sub)
+        assert r["drop"]["mrr"] == pytest.approx((before["mrr"] - oracle["mrr"]) / before["mrr"])
+    assert set(res) == {"0", "1"}
+    with pytest.raises(AttributionError, match="no shared expert"):
+        blocking.shared_ablation_by_relation(tiny("olmoe"), b)

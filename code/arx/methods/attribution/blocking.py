@@ -4,6 +4,8 @@ Experts are ranked over all (layer, expert) pairs by the summed attribution of t
 them out of the router's top-k (:meth:`arx.models.ModelAdapter.gated`), so they receive no token. The drop
 is relative: (MRR_before − MRR_after) / MRR_before, and the same for HIT@10. ``mode="zero"`` is the other reading
 of "blocking": tokens keep their routing and the blocked experts' gated outputs are set to 0 (no substitute expert).
+:func:`shared_ablation_by_relation` is the counterpart for the shared expert (Qwen-MoE style): its output is set to
+0 in every layer, for every relation alike, since it is not routed.
 """
 
 from __future__ import annotations
@@ -88,3 +90,18 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
     summary = {f"{which}_{m}": sum(r[which][m] for r in rels) / len(rels)
                for which in ("drop_top", "drop_random") for m in ("mrr", "hit@10")}
     return {"mode": mode, "relations": out, "mean": summary}
+
+
+def shared_ablation_by_relation(model: nn.Module, evaluate: FactBatch) -> dict[str, dict[str, object]]:
+    """Per relation: metrics before and after zeroing the shared expert in every layer, and the relative drop."""
+    lay = get_adapter(model)
+    lay.require_moe("shared-expert ablation")
+    if not lay.has_shared_expert:
+        raise AttributionError("the model has no shared expert to ablate (Qwen2-MoE style models have one)")
+    off = {"shared": torch.zeros(lay.num_layers, 1, device=next(model.parameters()).device)}
+    out: dict[str, dict[str, object]] = {}
+    for rel in sorted(set(evaluate.relation.tolist())):
+        facts = evaluate.take((evaluate.relation == rel).nonzero()[:, 0])
+        before, after = ranking_metrics(model, facts), ranking_metrics(model, facts, gates=off)
+        out[str(rel)] = {"before": before, "after": after, "drop": _drop(before, after)}
+    return out

@@ -1,13 +1,17 @@
 """Gated-LPI (Wang et al.): the log-probability increase between two checkpoints, decomposed across FFN neurons.
 
-For facts with targets f(θ) = Σ_facts log P(object | prompt; θ) and checkpoints θ_a → θ_b, the straight parameter
-path θ(β) = θ_a + β·Δ gives the exact identity f(θ_b) − f(θ_a) = Σ_params Δ_p ∫ ∂f/∂θ_p(θ(β)) dβ (midpoint rule with
-``steps`` points here). A neuron owns its input rows (gate and up projection) and its output column (down
-projection); its LPI is the sum over those parameters. Expert neurons (fused ``experts.gate_up_proj`` /
-``down_proj``) are reached through the router's gate weight in the forward pass, so their LPI is gate-weighted by
-construction; router, attention, norms and embeddings form the ``rest`` term, so neurons + rest = total up to the
-quadrature error (reported). Concentration: share of the positive LPI mass held by the top fraction of neurons.
-Stability: Spearman ρ of neuron LPI between consecutive checkpoint pairs.
+For facts with targets f(θ) = Σ_facts log P(object | prompt; θ) and checkpoints θ_a → θ_b, the straight parameter path
+θ(β) = θ_a + β·Δ gives the exact identity f(θ_b) − f(θ_a) = Σ_params Δ_p ∫ ∂f/∂θ_p(θ(β)) dβ. The integral is a
+composite midpoint rule that starts on ``steps`` equal segments and, while the completeness residual exceeds ``rtol``
+of the neuron sum, trisects the segment whose own residual is largest (the identity holds per segment: f at its two
+ends is one forward pass each), up to ``max_steps`` gradient evaluations. Why adaptive: the path between two early
+checkpoints can bend sharply in a short stretch (a loss spike), where 16 even points left more than the whole neuron
+sum unexplained, while most pairs need few points. A neuron owns its input rows (gate and up projection) and its
+output column (down projection); its LPI is the sum over those parameters. Expert neurons (fused
+``experts.gate_up_proj`` / ``down_proj``) are reached through the router's gate weight in the forward pass, so their
+LPI is gate-weighted by construction; router, attention, norms and embeddings form the ``rest`` term, so neurons +
+rest = total up to the quadrature error (reported). Concentration: share of the positive LPI mass held by the top
+fraction of neurons. Stability: Spearman ρ of neuron LPI between consecutive checkpoint pairs.
 """
 
 from __future__ import annotations
@@ -32,10 +36,42 @@ class LPIResult:
     layer_of: torch.Tensor
     rest: float
     quadrature_error: float
+    evaluations: int = 0  # gradient evaluations (quadrature points) used
+
+    @property
+    def residual_share(self) -> float:
+        """|quadrature error| / |neuron sum| (ill-conditioned when the neurons' changes cancel: see the next)."""
+        return abs(self.quadrature_error) / max(abs(float(self.neurons.sum())), 1e-12)
+
+    @property
+    def residual_share_abs(self) -> float:
+        """|quadrature error| / Σ|neuron LPI|: the residual against the mass the neurons move in either direction."""
+        return abs(self.quadrature_error) / max(float(self.neurons.abs().sum()), 1e-12)
 
     def summary(self) -> dict[str, float]:
         return {"total": self.total, "neurons_sum": float(self.neurons.sum()), "rest": self.rest,
-                "quadrature_error": self.quadrature_error, "top1pct_positive_share": concentration(self.neurons)}
+                "quadrature_error": self.quadrature_error, "evaluations": float(self.evaluations),
+                "top1pct_positive_share": concentration(self.neurons)}
+
+
+@dataclass
+class _Segment:
+    """One piece [lo, hi] of the path: its midpoint-rule contribution (per neuron group and rest) and the exact
+    change f(hi) − f(lo)."""
+
+    lo: float
+    hi: float
+    groups: list[torch.Tensor]
+    rest: float
+    exact: float
+
+    @property
+    def estimate(self) -> float:
+        return float(sum(float(g.sum()) for g in self.groups)) + self.rest
+
+    @property
+    def residual(self) -> float:
+        return abs(self.estimate - self.exact)
 
 
 def _neuron_params(model: nn.Module) -> list[tuple[int, str, list[tuple[str, str]]]]:
@@ -74,10 +110,17 @@ def _per_neuron(contrib: dict[str, torch.Tensor], roles: list[tuple[str, str]]) 
 
 
 def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[str, torch.Tensor],
-              batch: FactBatch, steps: int = 8) -> LPIResult:
-    """Decompose f(θ_b) − f(θ_a) across FFN neurons; ``model`` is a template whose weights are overwritten."""
-    if steps < 1:
-        raise AttributionError(f"steps must be >= 1, got {steps}")
+              batch: FactBatch, steps: int = 8, rtol: float = 0.05, max_steps: int | None = None) -> LPIResult:
+    """Decompose f(θ_b) − f(θ_a) across FFN neurons; ``model`` is a template whose weights are overwritten.
+
+    ``steps`` even segments first; then adaptive trisection until |error| ≤ ``rtol``·|neuron sum| or ``max_steps``
+    gradient evaluations (default ``steps``: the plain midpoint rule, no refinement).
+    """
+    budget = steps if max_steps is None else max_steps
+    if steps < 1 or budget < steps:
+        raise AttributionError(f"need 1 <= steps <= max_steps, got steps={steps}, max_steps={max_steps}")
+    if rtol <= 0:
+        raise AttributionError(f"rtol must be > 0, got {rtol}")
     names = dict(model.named_parameters())
     missing = [n for n in names if n not in state_a or n not in state_b]
     if missing:
@@ -85,47 +128,66 @@ def gated_lpi(model: nn.Module, state_a: dict[str, torch.Tensor], state_b: dict[
     get_adapter(model)  # an unsupported model is an error before any work
     device = next(model.parameters()).device
     b = batch.to(device)
-    # memory: the model + θ_a + Δ in the model's dtype; per-neuron sums are reduced layer by layer every step
+    # memory: the model + θ_a + Δ in the model's dtype; per-neuron sums are reduced layer by layer per point
     a = {n: state_a[n].to(device, p.dtype) for n, p in names.items()}
     delta = {n: state_b[n].to(device, p.dtype) - a[n] for n, p in names.items()}
     groups = _neuron_params(model)
     owned = {n for _l, _k, roles in groups for n, _ in roles}
-    per_group = [torch.zeros(0)] * len(groups)
-    rest = 0.0
     was_training = model.training
     model.eval()
+    f_at: dict[float, float] = {}
 
     def load(beta: float) -> None:
         with torch.no_grad():
             for n, p in names.items():
                 p.copy_(a[n] + beta * delta[n])
 
-    def part(n: str) -> torch.Tensor:
-        g = names[n].grad
-        return delta[n].float() * (g.float() if g is not None else 0.0) / steps
+    def f(beta: float) -> float:
+        if beta not in f_at:
+            with torch.no_grad():
+                load(beta)
+                f_at[beta] = float(target_logprob(model, b).sum())
+        return f_at[beta]
+
+    def segment(lo: float, hi: float) -> _Segment:
+        """Midpoint rule on [lo, hi]: one gradient evaluation at its centre, weighted by its width."""
+        load((lo + hi) / 2)
+        model.zero_grad(set_to_none=True)
+        target_logprob(model, b).sum().backward()
+        width = hi - lo
+        with torch.no_grad():
+            def part(n: str) -> torch.Tensor:
+                g = names[n].grad
+                return delta[n].float() * (g.float() if g is not None else 0.0) * width
+
+            per_group = [_per_neuron({n: part(n) for n, _ in roles}, roles).cpu() for _l, _k, roles in groups]
+            rest = float(sum(part(n).sum() for n in names if n not in owned))
+        return _Segment(lo, hi, per_group, rest, f(hi) - f(lo))
+
+    def neuron_sum(segs: list[_Segment]) -> float:
+        return sum(float(g.sum()) for sg in segs for g in sg.groups)
 
     try:
-        for k in range(steps):
-            load((k + 0.5) / steps)
-            model.zero_grad(set_to_none=True)
-            target_logprob(model, b).sum().backward()
-            with torch.no_grad():
-                for i, (_l, _kind, roles) in enumerate(groups):
-                    v = _per_neuron({n: part(n) for n, _ in roles}, roles).cpu()
-                    per_group[i] = v if k == 0 else per_group[i] + v
-                rest += float(sum(part(n).sum() for n in names if n not in owned))
-        with torch.no_grad():
-            load(0.0)
-            f_a = float(target_logprob(model, b).sum())
-            load(1.0)
-            f_b = float(target_logprob(model, b).sum())
+        segments = [segment(k / steps, (k + 1) / steps) for k in range(steps)]
+        evaluations = steps
+        total = f(1.0) - f(0.0)
+        while evaluations + 2 <= budget and \
+                abs(sum(sg.estimate for sg in segments) - total) > rtol * abs(neuron_sum(segments)):
+            worst = max(range(len(segments)), key=lambda i: segments[i].residual)
+            sg = segments[worst]
+            third = (sg.hi - sg.lo) / 3
+            middle = _Segment(sg.lo + third, sg.hi - third, [g / 3 for g in sg.groups], sg.rest / 3, 0.0)
+            middle.exact = f(middle.hi) - f(middle.lo)  # the old centre is the middle third's centre: reused
+            segments[worst:worst + 1] = [segment(sg.lo, middle.lo), middle, segment(middle.hi, sg.hi)]
+            evaluations += 2
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+    per_group = [torch.stack([sg.groups[i] for sg in segments]).sum(0) for i in range(len(groups))]
     neurons = torch.cat(per_group)
     layer_of = torch.cat([torch.full((len(v),), l) for (l, _k, _r), v in zip(groups, per_group)])
-    total = f_b - f_a
-    return LPIResult(total, neurons, layer_of, rest, abs(float(neurons.sum()) + rest - total))
+    rest = sum(sg.rest for sg in segments)
+    return LPIResult(total, neurons, layer_of, rest, abs(float(neurons.sum()) + rest - total), evaluations)
 
 
 def concentration(neurons: torch.Tensor, fraction: float = 0.01) -> float:
