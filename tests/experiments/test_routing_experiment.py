@@ -59,7 +59,8 @@ def zoo_model(tmp_path_factory):
     zoo_train(ZooConfig.model_validate(
         {"model_id": "m", "size": "xs", "models": {"m": dict(family="qwen2_moe", data="multilingual", vocab_size=300,
                                                data_args=dict(n_countries=4, n_landmarks=6, n_objects=6,
-                                                              low_fraction=0.25),
+                                                              low_fraction=0.25, shared_names=True,
+                                                              loan_fraction=0.2, code_switch_fraction=0.2),
                                                overrides={"num_hidden_layers": 3},  # RISE: shallow/middle/deep
                                                train=dict(steps=20, batch_size=8, seq_len=10, lr=0.01, warmup=5))}}),
               RunContext(out=out, seed=0, scale="small"))
@@ -74,8 +75,12 @@ def test_corpus_world_splits_unseen_target_facts_and_aligns_languages(zoo_model)
     assert w.high == ["lang0", "lang1"] and w.low == ["lang2", "lang3"]
     lines = [json.loads(x) for x in (zoo_model / "corpus.jsonl").read_text().splitlines()]
     seen = {d["fact"] for d in lines if d["language"] == "lang2" and d["split"] == "train"}
-    assert not (set(w.split["adapt"]) | set(w.split["test"])) & seen  # RISE adapts/tests on facts lang2 never saw
-    assert not set(w.split["adapt"]) & set(w.split["test"]) and len(w.split["all"]) == len(w.facts)
+    adapt, val, test = (set(w.split[k]) for k in ("adapt", "val", "test"))
+    assert not (adapt | val | test) & seen  # RISE adapts, chooses its rate and tests on facts lang2 never saw
+    assert not adapt & val and not adapt & test and not val & test and len(w.split["all"]) == len(w.facts)
+    assert len(adapt | val | test) == len(w.facts) - len(seen) and len(val) == round(0.1 * len(adapt | val | test))
+    with pytest.raises(ValueError, match="leave an empty split"):
+        CorpusWorld(zoo_model / "corpus.jsonl", tok, target="lang2", adapt_fraction=0.5, val_fraction=0.5)
     a0, a1 = w.task("lang0", "test"), w.task("lang1", "test")
     assert len(a0) == len(a1) == len(w.split["test"]) and bool(a0.answer.any(1).all())
     with pytest.raises(ValueError, match="low-resource languages"):
@@ -116,11 +121,17 @@ def test_isolation_and_rise_run_end_to_end_on_the_zoo_model(zoo_model, tmp_path)
     cfg = X.RiseConfig.model_validate(
         {"base_dir": str(zoo_model), "target": "lang2", "adapt_fraction": 0.4,
          "rise": {"experts_per_layer": 2, "shallow_frac": 0.334, "deep_frac": 0.334, "random_draws": 1},
-         "finetune": {"steps": 3, "batch_size": 4, "lr": 0.002}})
+         "finetune": {"steps": 3, "batch_size": 4, "lr_grid": [0.002, 0.05]}})
     rise = exps["routing_rise"].run(cfg, RunContext(out=tmp_path / "rise")).model_dump(mode="json")
     for key in ("target_gain_f1", "others_change_f1", "gain_over_random_f1"):
         assert isinstance(rise["rise"][key], float)
     assert rise["runs"]["rise"]["trainable_parameters"] < rise["runs"]["full"]["trainable_parameters"]
+    for method in ("rise", "full"):  # each method keeps its own best rate on validation (the first of a tie)
+        run = rise["runs"][method]
+        scores = run["val_f1_by_lr"]
+        assert set(scores) == {"0.002", "0.05"}
+        assert run["lr"] == next(lr for lr in (0.002, 0.05) if scores[f"{lr:g}"] == max(scores.values()))
+    assert len(rise["runs"]["random"]["lr"]) == 1
     for before, items in ((rise["f1_before"], rise["per_item_f1_before"]),
                           (rise["runs"]["rise"]["f1"], rise["runs"]["rise"]["per_item_f1"])):
         assert set(items) == set(before)  # the per-fact F1s average to the reported F1 of each language
@@ -144,8 +155,10 @@ def test_routing_yaml_validates_at_every_scale(scale, name):
 def test_routing_configs_reject_unknown_keys():
     with pytest.raises(ValidationError, match="ntop"):
         X.IsolationConfig.model_validate({"base_dir": "x", "n_top": 2, "ntop": 2})
-    rise = {"base_dir": "x", "target": "lang2", "finetune": {"steps": 1, "batch_size": 1, "lr": 0.1},
+    rise = {"base_dir": "x", "target": "lang2", "finetune": {"steps": 1, "batch_size": 1, "lr_grid": [0.1]},
             "rise": {"experts_per_layer": 2, "shallow_frac": 0.3, "deep_frac": 0.3, "random_draws": 1}}
     X.RiseConfig.model_validate(rise)
     with pytest.raises(ValidationError, match="step"):
-        X.RiseConfig.model_validate(dict(rise, finetune={"step": 1, "batch_size": 1, "lr": 0.1}))
+        X.RiseConfig.model_validate(dict(rise, finetune={"step": 1, "batch_size": 1, "lr_grid": [0.1]}))
+    with pytest.raises(ValidationError, match="lr_grid"):  # an empty grid chooses nothing
+        X.RiseConfig.model_validate(dict(rise, finetune={"steps": 1, "batch_size": 1, "lr_grid": []}))

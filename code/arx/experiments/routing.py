@@ -7,13 +7,15 @@ Protocol (one code path for every scale; settings in workflows/config/routing.ya
   a fraction) and the corpus it was trained on (``corpus.jsonl``, read by :class:`CorpusWorld`); at paper scale the
   published checkpoint and per-language prompt/answer JSONL files (:class:`JsonlWorld`);
 * splits: ``all`` = every fact in every language (routing statistics); RISE adapts on facts the target (low-resource)
-  language never saw in training, ``adapt`` and ``test`` being a seeded split of them, rendered in every language;
+  language never saw in training, ``adapt``, ``val`` and ``test`` being a seeded split of them, rendered in every
+  language; every fine-tuning method (RISE, random subnetworks, the full model) takes the learning rate of its grid
+  with the best target-language F1 on ``val``, so no baseline runs at a rate tuned for another method;
 * task per language: answer the object of a test fact in that language; token F1 (points) of the greedy answer
   tokens (each predicted from the prompt and the gold prefix) against the gold answer;
 * ``routing_isolation``: routing statistics on the parallel corpus of all facts, Jaccard/JSD per layer;
 * ``routing_rise``: tripartite selection from routing statistics on the adaptation facts, then fine-tunes
-  (same data, steps and learning rate) RISE, random subnetworks of equal size and the full model on the target
-  language's adaptation facts; F1 before/after on every language's test facts.
+  (same data and steps, each at its validation-chosen learning rate) RISE, random subnetworks of equal size and the
+  full model on the target language's adaptation facts; F1 before/after on every language's test facts.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from arx.data.batching import pad_right
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
+from arx.experiments.lotaqaf import best_on_validation  # moves to arx.methods with lotaqaf's next re-run
 from arx.methods.routing import (
     RoutingStats,
     collect_routing,
@@ -83,12 +87,13 @@ class RiseSpec(ExperimentConfig):
 class FinetuneSpec(ExperimentConfig):
     steps: int
     batch_size: int
-    lr: float
+    lr_grid: list[float] = Field(min_length=1)  # each method keeps the rate with the best target F1 on `val`
 
 
 class RiseConfig(RoutingBaseConfig):
     target: str
-    adapt_fraction: float = 0.4
+    adapt_fraction: float = Field(0.4, gt=0, lt=1)  # of the facts the target never saw: adaptation data ...
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # ... learning-rate choice; the rest is the test set
     rise: RiseSpec
     finetune: FinetuneSpec
     n_top: int | None = None  # not read by RISE: the paper section shares routing_isolation's settings
@@ -122,12 +127,15 @@ class FinetuneRun(ExperimentMetrics):
     per_item_f1: dict[str, list[float]]  # per language: each test fact's F1 (points); f1 is their mean
     trainable_parameters: int
     final_loss: float
+    lr: float  # chosen on the target's validation facts
+    val_f1_by_lr: dict[str, float]  # target-language validation F1 (points) at each rate of the grid
 
 
 class RandomRuns(ExperimentMetrics):
     f1: dict[str, float]  # mean over the draws
     trainable_parameters: int
     draws: int
+    lr: list[float]  # each draw's validation-chosen rate
 
 
 class RiseRuns(ExperimentMetrics):
@@ -207,7 +215,7 @@ class CorpusWorld:
     (``adapt_fraction``) of the facts the ``target`` language never saw in training, rendered in every language."""
 
     def __init__(self, corpus: Path, tokenizer, target: str | None = None, adapt_fraction: float = 0.4,
-                 seed: int = 0) -> None:
+                 seed: int = 0, val_fraction: float = 0.1) -> None:
         if not Path(corpus).exists():
             raise FileNotFoundError(f"{corpus} is missing: build the zoo model with `snakemake "
                                     f"{Path(corpus).parent}/metrics.json` (rule zoo_model)")
@@ -230,9 +238,13 @@ class CorpusWorld:
                 raise ValueError(f"target {target!r} must be one of the low-resource languages {self.low}")
             unseen = sorted(d["fact"] for d in lines if d["language"] == target and d["split"] == "heldout")
             order = torch.randperm(len(unseen), generator=torch.Generator().manual_seed(seed)).tolist()
-            k = round(adapt_fraction * len(unseen))
+            k, v = round(adapt_fraction * len(unseen)), round(val_fraction * len(unseen))
+            if k < 1 or v < 1 or k + v >= len(unseen):
+                raise ValueError(f"adapt_fraction={adapt_fraction} and val_fraction={val_fraction} leave an empty "
+                                 f"split of the {len(unseen)} facts {target} never saw; lower them")
             self.split["adapt"] = sorted(unseen[i] for i in order[:k])
-            self.split["test"] = sorted(unseen[i] for i in order[k:])
+            self.split["val"] = sorted(unseen[i] for i in order[k:k + v])
+            self.split["test"] = sorted(unseen[i] for i in order[k + v:])
 
     def task(self, language: str, split: str) -> TaskData:
         if split not in self.split:
@@ -242,7 +254,7 @@ class CorpusWorld:
 
 class JsonlWorld:
     """Paper scale: per-language prompt/answer pairs from ``<data_dir>/<language>.<split>.jsonl`` (splits ``all``
-    for routing statistics, ``adapt`` and ``test`` for RISE), tokenized with the checkpoint's tokenizer."""
+    for routing statistics, ``adapt``, ``val`` and ``test`` for RISE), tokenized with the checkpoint's tokenizer."""
 
     def __init__(self, data_dir: str, high: list[str], low: list[str], tokenizer) -> None:
         self.high, self.low, self.languages = list(high), list(low), [*high, *low]
@@ -270,8 +282,10 @@ def world_from(cfg: RoutingBaseConfig, tokenizer, seed: int = 0):
         if cfg.world is None:
             raise ValueError("data_dir is set but world is not: add `world: {high: [...], low: [...]}`")
         return JsonlWorld(cfg.data_dir, cfg.world.high, cfg.world.low, tokenizer)
-    return CorpusWorld(Path(cfg.base_dir) / "corpus.jsonl", tokenizer, getattr(cfg, "target", None),
-                       float(getattr(cfg, "adapt_fraction", 0.4)), seed)
+    if isinstance(cfg, RiseConfig):
+        return CorpusWorld(Path(cfg.base_dir) / "corpus.jsonl", tokenizer, cfg.target, cfg.adapt_fraction, seed,
+                           cfg.val_fraction)
+    return CorpusWorld(Path(cfg.base_dir) / "corpus.jsonl", tokenizer, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -317,12 +331,14 @@ def token_f1(pred: list[int], gold: list[int]) -> float:
 
 
 @torch.no_grad()
-def task_f1_items(model: nn.Module, world, split: str = "test", batch_size: int = 256) -> dict[str, list[float]]:
-    """Answer F1 (0..1) of every example per language: greedy (argmax over the vocabulary) answer tokens, each
-    predicted from the prompt and the gold answer prefix, against the gold answer."""
+def task_f1_items(model: nn.Module, world, split: str = "test", batch_size: int = 256,
+                  languages: list[str] | None = None) -> dict[str, list[float]]:
+    """Answer F1 (0..1) of every example per language (default: every language of the world): greedy (argmax over
+    the vocabulary) answer tokens, each predicted from the prompt and the gold answer prefix, against the gold
+    answer."""
     device = next(model.parameters()).device
     result = {}
-    for lang in world.languages:
+    for lang in world.languages if languages is None else languages:
         data, scores = world.task(lang, split), []
         for s in range(0, len(data), batch_size):
             b = data.take(torch.arange(s, min(s + batch_size, len(data)))).to(device)
@@ -404,14 +420,24 @@ def isolation(cfg: IsolationConfig, ctx: RunContext) -> dict[str, Any]:
 
 
 def _finetune(base: nn.Module, world, cfg: RiseConfig, selection, seed: int) -> dict[str, Any]:
-    model = copy.deepcopy(base)
-    handle = restrict_training(model, selection)
+    """Fine-tune ``selection`` (None: every parameter) at each rate of the grid; keep the best on validation."""
     ft = cfg.finetune
-    losses = train(model, world.task(cfg.target, "adapt"), ft.steps, ft.batch_size, ft.lr, seed)
-    handle.remove()
+
+    def at(lr: float) -> tuple[nn.Module, int, list[float]]:
+        model = copy.deepcopy(base)
+        handle = restrict_training(model, selection)
+        losses = train(model, world.task(cfg.target, "adapt"), ft.steps, ft.batch_size, lr, seed)
+        handle.remove()
+        return model, handle.num_trainable, losses
+
+    def val_f1(run: tuple[nn.Module, int, list[float]]) -> float:
+        return 100 * sum(task_f1_items(run[0], world, "val", languages=[cfg.target])[cfg.target]) \
+            / len(world.task(cfg.target, "val"))
+
+    lr, (model, trainable, losses), scores = best_on_validation(ft.lr_grid, at, val_f1)
     items = task_f1_items(model, world, "test")
-    return {"f1": _mean_points(items), "per_item_f1": _points(items), "trainable_parameters": handle.num_trainable,
-            "final_loss": sum(losses[-10:]) / len(losses[-10:])}
+    return {"f1": _mean_points(items), "per_item_f1": _points(items), "trainable_parameters": trainable,
+            "final_loss": sum(losses[-10:]) / len(losses[-10:]), "lr": lr, "val_f1_by_lr": scores}
 
 
 def _gains(before: dict[str, float], after: dict[str, float], target: str) -> dict[str, float]:
@@ -438,7 +464,8 @@ def rise(cfg: RiseConfig, ctx: RunContext) -> dict[str, Any]:
     randoms = [_finetune(base, world, cfg, random_selection(selection, n_exp, seed=1000 * (ctx.seed + 1) + i), ctx.seed)
                for i in range(r.random_draws)]
     runs["random"] = {"f1": {l: sum(x["f1"][l] for x in randoms) / len(randoms) for l in world.languages},
-                      "trainable_parameters": randoms[0]["trainable_parameters"], "draws": len(randoms)}
+                      "trainable_parameters": randoms[0]["trainable_parameters"], "draws": len(randoms),
+                      "lr": [x["lr"] for x in randoms]}
     g = {k: _gains(before, v["f1"], target) for k, v in runs.items()}
     plot_heatmaps(stats, Path(ctx.out) / "rise_selection_heatmap.png", selection)
     p = stats.distribution()

@@ -19,16 +19,9 @@ from typing import Any, Literal
 import torch
 from pydantic import ConfigDict, Field
 
-from arx.data import (
-    evaluate_facts,
-    evaluate_task,
-    fact_set,
-    multilingual_corpus,
-    private_corpus,
-    task_suite,
-    train_tokenizer,
-)
+from arx.data import evaluate_facts, evaluate_task, fact_set, private_corpus, task_suite, train_tokenizer
 from arx.data.batching import pad_right
+from arx.data.contact import multilingual_world
 from arx.data.facts import object_ranks, rank_metrics
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.routing import RoutingStats, collect_routing, js_divergence
@@ -278,7 +271,7 @@ def _tasks_metrics(model, tok, suite) -> dict:
 
 DATA = {"private": lambda seed, args: private_corpus(seed, **args),
         "facts": lambda seed, args: fact_set(seed, **args),
-        "multilingual": lambda seed, args: multilingual_corpus(seed, **args),
+        "multilingual": lambda seed, args: multilingual_world(seed, **args),  # languages in contact, if asked
         "tasks": lambda seed, args: task_suite(seed, **args)}
 
 
