@@ -16,3 +16,9 @@ rule depn_dynamics:
     input:  arx_inputs("depn_dynamics", paper="depn")
     output: arx_metrics("depn_dynamics", paper="depn")
     shell:  arx_run("depn_dynamics", paper="depn")
+
+# Pretrained scale: knowledge neurons on real facts (reads the pretrained_model rule's model and probe.jsonl).
+rule knowledge_neurons:
+    input:  arx_inputs("knowledge_neurons", paper="depn")
+    output: arx_metrics("knowledge_neurons", paper="depn")
+    shell:  arx_run("knowledge_neurons", paper="depn")

@@ -15,7 +15,8 @@ PAPERS = {"depn", "lotaqaf", "secret_sharer", "privacy_auditing", "neural_phishi
 def test_manifest_lists_the_papers_and_scales():
     manifest = load_manifest(REPO)
     assert set(manifest.papers) == PAPERS
-    assert list(manifest.scales) == ["small", "medium", "paper"] and manifest.default_scale == "small"
+    assert list(manifest.scales) == ["small", "pretrained", "medium", "paper"] and manifest.default_scale == "small"
+    assert manifest.scales["pretrained"].seeds == [0, 1, 2]
     for scale in manifest.scales.values():
         assert (REPO / scale.config).is_file()
     assert f"['remote \"{manifest.dvc_remote}\"']" in (REPO / ".dvc" / "config").read_text()
