@@ -491,6 +491,20 @@ def cmd_compare(args, out: Out) -> int:
     return 0
 
 
+def cmd_report(args, out: Out) -> int:
+    from arx.artifact.report import build_report
+
+    art, scale = _artifact(args)
+    target = Path(args.out) if args.out else art.root / "build" / "report" / scale
+    summary = build_report(art, scale, target.resolve())
+    index = summary.out / "index.html"
+    out.emit({"scale": scale, "out": str(summary.out), "index": str(index), "pages": summary.pages,
+              "claims": summary.claims, "verdicts": summary.counts},
+             f"wrote {summary.pages} pages for {summary.claims} claims ({scale}) to {summary.out}\n"
+             f"open file://{index} (or: python -m http.server -d {summary.out})")
+    return 0
+
+
 def cmd_evidence_track(args, out: Out) -> int:
     from arx.artifact.evidence import track
     from arx.artifact.load import find_root
@@ -506,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     scaled = argparse.ArgumentParser(add_help=False)
-    scaled.add_argument("--scale", help="small | medium | paper (default from ara.yaml)")
+    scaled.add_argument("--scale", help="small | pretrained | medium | paper (default from ara.yaml)")
 
     p = argparse.ArgumentParser(prog="arx", description="Agent-native research artifact: claims, evidence, review.",
                                 epilog="exit codes: 0 ok, 1 tampered/stale/missing evidence or verdict drift (review --ci), "
@@ -542,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("rule", help="Snakemake rule name, e.g. depn_edit")
     sp.add_argument("--key", action="append", default=[],
                     help="dotted metric key (repeatable; default: the keys the claims on this rule test)")
+    sp = add("report", cmd_report, "the artifact as a static web site (claims, per-seed evidence, history, runs, "
+             "exploration graph) that works offline; default build/report/<scale>/", (common, scaled))
+    sp.add_argument("--out", help="output directory (replaced; default build/report/<scale>)")
     sp = add("trace", cmd_trace, "the exploration graph as a tree (all, under a node id, or the nodes about a claim id)")
     sp.add_argument("id", nargs="?", help="show only the subtree under this node")
     sp = add("note", cmd_note, "add a question / experiment / decision / dead_end / pivot node")

@@ -9,16 +9,19 @@ from .exploration import iter_nodes
 from .load import Artifact
 from .review import Inspector, judge
 from .runs import claim_runs, previous_runs, run_summary
+from .schema import ExplorationNode
 
 
-def explain(art: Artifact, cid: str, scale: str, limit: int | None = None) -> dict[str, Any]:
-    """``limit``: keep the newest ``limit`` runs per scale (the rest are counted in ``runs_left_out``)."""
+def explain(art: Artifact, cid: str, scale: str, limit: int | None = None,
+            nodes: list[ExplorationNode] | None = None) -> dict[str, Any]:
+    """``limit``: keep the newest ``limit`` runs per scale (the rest are counted in ``runs_left_out``); ``nodes``:
+    the exploration graph if the caller has read it already (the report explains every claim)."""
     if cid not in art.claims:
         raise ArtifactError(None, "claim", f"no claim {cid!r}", "see `arx status` for claim ids", code="ARX501")
     claim = art.claims[cid]
     ins = Inspector(art)
     source = art.claim_files[cid]
-    nodes = list(iter_nodes(art.root))
+    nodes = list(iter_nodes(art.root)) if nodes is None else nodes
     previous = previous_runs(nodes)
     per_scale = {}
     for s, check in claim.checks.items():

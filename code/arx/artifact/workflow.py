@@ -184,6 +184,15 @@ class Workflow:
             parts.append("--allow-missing")
         return " ".join(parts)
 
+    def report_command(self) -> str:
+        """``arx report`` for this scale (the static site under build/report/<scale>/)."""
+        return " ".join([_quote(sys.executable), "-m", "arx.cli", "report", "--scale", _quote(self.scale)])
+
+    def review_then_report(self) -> str:
+        """Review, then build the report whatever the review said (a failed review is worth seeing), keeping the
+        review's exit code."""
+        return f"{self.review_command()}; rc=$?; {self.report_command()} || exit 1; exit $rc"
+
     def claim_inputs(self, claim: Claim) -> list[str]:
         """The claim's metrics file at every seed of this run."""
         check = claim.checks.get(self.scale)
