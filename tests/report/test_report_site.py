@@ -48,6 +48,13 @@ def test_every_claim_paper_and_node_has_its_place_and_links_resolve(site):
     exploration = (site / "exploration.html").read_text()
     ids = re.findall(r'<tr id="([^"]+)" data-type=', exploration)
     assert sorted(ids) == sorted(n.id for n in iter_nodes(ROOT))
+    drawn = re.findall(r'<circle [^>]*fill="([^"]+)" class="node( bad)?" data-id="([^"]+)"', exploration)
+    assert sorted(d[2] for d in drawn) == sorted(ids)  # every node is in the graph, none hidden
+    nodes = {n.id: n for n in iter_nodes(ROOT)}
+    for color, bad, nid in drawn:
+        n = nodes[nid]
+        marked = n.type == "dead_end" or (n.run is not None and n.run.status in ("failed", "interrupted"))
+        assert bool(bad) == marked and (color == "#c62828") == marked
     assert broken_links(site) == []
     assert (site / "index.html").stat().st_size < 1_000_000
 

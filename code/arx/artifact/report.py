@@ -104,6 +104,9 @@ pre { background: var(--soft); border: 1px solid var(--line); padding: 8px; bord
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 16px; }
 img.fig { max-width: 100%; border: 1px solid var(--line); border-radius: 6px; }
 details summary { cursor: pointer; }
+.dagbox { overflow: auto; max-height: 520px; border: 1px solid var(--line); border-radius: 6px; background: #fff;
+          margin: 8px 0; }
+svg.dag circle:hover { stroke: #102a43; stroke-width: 2; }
 """
 
 JS = """
@@ -367,7 +370,12 @@ def _claim_page(art: Artifact, cid: str, scale: str, figures: list[str], nodes: 
     parts.append(f'<h2>History</h2><ul class="timeline">{hist}</ul>')
     notes = "".join(f'<li><span class="t-{esc(n["type"])}">{esc(n["type"])}</span> '
                     f'<a href="../exploration.html#{esc(n["id"])}">{esc(n["title"])}</a></li>' for n in data["notes"])
-    parts.append(f"<h2>Exploration notes about this claim</h2><ul>{notes or '<li>none</li>'}</ul>")
+    mine = {n.id: n for n in nodes if cid in n.claims and n.type != "run"}
+    around = {**mine, **{p: by_id for n in mine.values() for p in n.parents
+                         if (by_id := next((m for m in nodes if m.id == p), None)) is not None}}
+    graph = (f'<div class="dagbox">{graph_svg(list(around.values()), href="../exploration.html#")}</div>'
+             if around else "")
+    parts.append(f"<h2>Exploration notes about this claim</h2>{graph}<ul>{notes or '<li>none</li>'}</ul>")
     return _page(f"{cid} — arx", "\n".join(parts), 1)
 
 
@@ -387,6 +395,42 @@ def _paper_page(art: Artifact, pid: str, rows: list[dict[str, Any]]) -> str:
     body = (f"<h1>{esc(p.title)}</h1><p class=\"muted\">{esc(', '.join(p.authors))}</p><p>{links}</p>"
             f"<h2>Claims</h2><ul>{claims or '<li>none</li>'}</ul><h2>Abstract</h2><ol>{sentences}</ol>")
     return _page(f"{p.title} — arx", body, 1)
+
+
+LANES = ("question", "experiment", "decision", "pivot", "dead_end", "run")
+LANE_COLOR = {"question": "#6b7785", "experiment": "#1f5fa8", "decision": "#0b7a75", "pivot": "#7b3fa0",
+              "dead_end": "#c62828", "run": "#8aa1b8"}
+
+
+def graph_svg(nodes: list[ExplorationNode], href: str = "#") -> str:
+    """The nodes as a DAG drawn in time order: one lane per node type, one row per node (oldest on top), an edge
+    from each parent to its child (edges always point down, since a parent is older). Dead ends and failed or
+    interrupted runs are red; every node links to its details (``href`` + id)."""
+    nodes = sorted(nodes, key=lambda n: n.id)
+    row = {n.id: i for i, n in enumerate(nodes)}
+    dx, dy, left, top = 120, 14, 20, 34
+    x = {n.id: left + dx * LANES.index(n.type) + 40 for n in nodes}
+    y = {n.id: top + dy * row[n.id] for n in nodes}
+    width, height = left + dx * len(LANES) + 40, top + dy * max(len(nodes), 1) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="exploration graph">']
+    parts += [f'<text x="{left + dx * i + 40}" y="16" text-anchor="middle" font-size="11" fill="#5b6670">'
+              f'{esc(t)}</text>' for i, t in enumerate(LANES)]
+    for n in nodes:
+        for parent in n.parents:
+            if parent in row:
+                x0, y0, x1, y1 = x[parent], y[parent], x[n.id], y[n.id]
+                parts.append(f'<path d="M{x0},{y0} C{x0},{(y0 + y1) / 2:.0f} {x1},{(y0 + y1) / 2:.0f} {x1},{y1}" '
+                             'fill="none" stroke="#b8c4cf" stroke-width="1"/>')
+    for n in nodes:
+        bad = n.type == "dead_end" or (n.run is not None and n.run.status in ("failed", "interrupted"))
+        color = "#c62828" if bad else LANE_COLOR[n.type]
+        label = f"{n.type}{' ' + n.run.status if n.run is not None else ''}: {n.title}"
+        parts.append(f'<a href="{esc(href)}{esc(n.id)}"><circle cx="{x[n.id]}" cy="{y[n.id]}" r="{5 if bad else 4}" '
+                     f'fill="{color}" class="node{" bad" if bad else ""}" data-id="{esc(n.id)}"><title>{esc(label)}'
+                     "</title></circle></a>")
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _exploration_page(nodes: list[ExplorationNode]) -> str:
@@ -419,7 +463,9 @@ def _exploration_page(nodes: list[ExplorationNode]) -> str:
                + '<span class="muted small"><span id="nodes-count"></span> shown</span></div>')
     body = (f"<h1>Exploration graph</h1><p class=\"muted\">{len(nodes)} nodes: every run (failed and interrupted "
             f"included: {failed}), question, decision, dead end ({dead}) and pivot, as appended to "
-            "<code>exploration/nodes/</code>. ↑ parents, ↓ children; nothing is hidden.</p>" + filters
+            "<code>exploration/nodes/</code>. ↑ parents, ↓ children; nothing is hidden. In the graph, time runs "
+            "down, one lane per type, red marks dead ends and failed runs; click a node for its details.</p>"
+            f'<details open><summary>graph</summary><div class="dagbox">{graph_svg(nodes)}</div></details>' + filters
             + '<table id="nodes"><thead><tr><th data-key="id">id</th><th data-key="type">type</th>'
             '<th data-key="title">title</th><th data-key="claims">claims</th><th class="nosort">links</th></tr>'
             "</thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
