@@ -70,6 +70,7 @@ a { color: var(--accent); }
         display: inline-block; }
 .v-reproduced { background: #dcf5e3; color: var(--ok); } .v-refuted { background: #fde2e2; color: var(--bad); }
 .v-inconclusive { background: #fff4cc; color: var(--unk); } .v-error { background: #eee; color: #333; }
+.v-not { background: #f0f0f0; color: #777; font-weight: 500; }
 .card { background: var(--soft); border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .card b { font-size: 20px; display: block; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
@@ -160,7 +161,7 @@ def _page(title: str, body: str, depth: int) -> str:
 
 
 def _pill(verdict: str) -> str:
-    return f'<span class="pill v-{esc(verdict)}">{esc(verdict)}</span>'
+    return f'<span class="pill v-{esc(verdict.split()[0])}">{esc(verdict)}</span>'
 
 
 def _select(table: str, field: str, label: str, values: Sequence[str]) -> str:
@@ -248,7 +249,8 @@ def _claim_rows(art: Artifact, scale: str) -> list[dict[str, Any]]:
         res = results[cid]
         first = res.conditions[0] if res.conditions else None
         check = claim.checks.get(scale)
-        rows.append({"id": cid, "paper": claim.paper, "verdict": res.verdict, "reason": res.reason,
+        rows.append({"id": cid, "paper": claim.paper, "verdict": res.verdict if check is not None else "not checked",
+                     "reason": res.reason,
                      "estimate": first.estimate if first else None,
                      "interval": first.interval if first else None,
                      "seeds": f"{first.seeds_satisfying}/{first.n_seeds}" if first else "–",
@@ -263,7 +265,8 @@ def _claim_rows(art: Artifact, scale: str) -> list[dict[str, Any]]:
 def _index(art: Artifact, scale: str, rows: list[dict[str, Any]]) -> str:
     counts = {v: sum(r["verdict"] == v for r in rows if r["has_check"]) for v in VERDICTS}
     checked = sum(r["has_check"] for r in rows)
-    cards = "".join(f'<div class="card"><b>{counts[v]}</b>{_pill(v)}</div>' for v in VERDICTS)
+    cards = "".join(f'<div class="card"><b>{counts[v]}</b>{_pill(v)}</div>' for v in VERDICTS
+                    if counts[v] or v != "error")
     summary = (f'<p class="muted">Scale <b>{esc(scale)}</b> ({esc(art.manifest.scales[scale].description)}); seeds '
                f'{esc(", ".join(map(str, art.seeds(scale))))}. {checked} claims with a check at this scale: '
                f'{counts["reproduced"]} reproduced, {counts["refuted"]} refuted, {counts["inconclusive"]} '
@@ -271,7 +274,7 @@ def _index(art: Artifact, scale: str, rows: list[dict[str, Any]]) -> str:
                "decision rule in each claim file, fixed before the run.</p>")
     papers = sorted({r["paper"] for r in rows})
     filters = ('<div class="filters">' + _select("claims", "paper", "paper", papers)
-               + _select("claims", "verdict", "verdict", list(VERDICTS))
+               + _select("claims", "verdict", "verdict", sorted({r["verdict"] for r in rows}))
                + '<label>search <input data-filter="claims" placeholder="claim, threshold, ..."></label>'
                + '<span class="muted small"><span id="claims-count"></span> shown</span></div>')
     head = "".join(f'<th data-key="{k}">{esc(t)}</th>' for k, t in [
@@ -303,7 +306,7 @@ def _claim_page(art: Artifact, cid: str, scale: str, figures: list[str], nodes: 
     claim, paper = data["claim"], data["paper"]
     s = data["scales"].get(scale)
     parts = [f'<p class="muted small"><a href="../index.html">claims</a> / {esc(cid)}</p>',
-             f"<h1>{esc(cid)} {_pill(data['verdict'])}</h1>",
+             f"<h1>{esc(cid)} {_pill(data['verdict'] if s is not None else 'not checked')}</h1>",
              f'<p>{esc(claim["statement"])}</p>',
              f'<p class="small">Paper: <a href="../papers/{esc(paper["id"])}.html">{esc(paper["title"])}</a></p>',
              f'<blockquote>{esc(claim["paper_reports"]["quote"])}<br><span class="muted small">reports: '
