@@ -73,6 +73,17 @@ def test_knowledge_neurons_split_drops_and_random_control(model_dir, tmp_path):
     rnds = [m["relations"][r]["drop_random"] for r in RELATIONS]
     assert s["top_minus_random"] == pytest.approx((sum(tops) - sum(rnds)) / 2)
     assert sum(m["selected_per_layer"]) == 6
+    spec = m["specificity"]  # the oracle again: relation A's neurons zeroed by hand, scored on B's facts
+    batch = jsonl_facts(tmp_path / "currency.evaluation.jsonl", tok)
+    with torch.no_grad():
+        p0 = target_logprob(model, batch).exp()
+        edit = persistent_edit(model, [tuple(u) for u in m["relations"]["capital"]["neurons"]])
+        p1 = target_logprob(edit, batch).exp()
+    assert spec["cross_drop"]["capital"]["currency"] == pytest.approx(float(((p0 - p1) / p0).mean()), rel=1e-4,
+                                                                      abs=1e-6)
+    assert set(spec["cross_drop"]) == set(RELATIONS) and all(a not in row for a, row in spec["cross_drop"].items())
+    assert spec["own_drop_mean"] == pytest.approx(sum(tops) / 2)
+    assert spec["own_minus_cross"] == pytest.approx(spec["own_drop_mean"] - spec["cross_drop_mean"])
     for sub in ("again", "other"):
         (tmp_path / sub).mkdir()  # arx.run creates the output directory
     again = X.knowledge_neurons(_cfg(model_dir), RunContext(out=tmp_path / "again", seed=1)).model_dump()

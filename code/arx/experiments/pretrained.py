@@ -9,7 +9,9 @@
   split (seeded) into a selection and an evaluation half; integrated gradients of P(answer) over every FFN neuron
   on the selection half pick the relation's top-k neurons; zeroing them is measured on the evaluation half as the
   relative drop in P(answer), against k random neurons drawn layer by layer like the selected ones. Selecting and
-  measuring on different facts keeps the selection from fitting the facts it is judged on.
+  measuring on different facts keeps the selection from fitting the facts it is judged on. Specificity: each
+  relation's neurons are also zeroed on every other relation's evaluation facts; neurons that merely damage the
+  output everywhere (a few in the last layer write straight to the logits) hurt the other relations as much.
 
 Note: SmolLM2-135M-Instruct is the instruct model and its weights passed through 4-bit (Q4_1) quantisation before
 they were de-quantised here; results are about that model.
@@ -100,9 +102,20 @@ class Suppression(ExperimentMetrics):
     relations_top_above_random: int
 
 
+class Specificity(ExperimentMetrics):
+    """Zeroing one relation's neurons, measured on another relation's evaluation facts: relation-specific neurons
+    hurt their own relation more than the others."""
+
+    cross_drop: dict[str, dict[str, float]]  # A -> B -> mean relative drop of P(answer) on B with A's neurons zeroed
+    own_drop_mean: float  # mean over relations of the drop on their own evaluation facts (= drop_top_mean)
+    cross_drop_mean: float  # mean over the ordered pairs A != B
+    own_minus_cross: float
+
+
 class KnowledgeNeuronsMetrics(ExperimentMetrics):
     relations: dict[str, RelationSuppression]
     suppression: Suppression
+    specificity: Specificity
     selected_per_layer: list[int]  # over all relations
 
 
@@ -171,7 +184,7 @@ def knowledge_neurons(cfg: KnowledgeNeuronsConfig, ctx: RunContext) -> Knowledge
     known = [json.loads(x) for x in probe_path.read_text().splitlines() if x.strip()]
     n_units, n_layers = get_adapter(model).units("neuron"), get_adapter(model).num_layers
     gen = torch.Generator().manual_seed(ctx.seed)
-    relations, selected_all = {}, []
+    relations, selected_all, evaluation = {}, [], {}
     for rel in cfg.relations:
         lines = [d for d in known if d["relation"] == rel and d["known"]]
         facts = sorted({d["fact"] for d in lines})
@@ -189,6 +202,7 @@ def knowledge_neurons(cfg: KnowledgeNeuronsConfig, ctx: RunContext) -> Knowledge
                               path=cfg.ig_path, max_rows=cfg.max_rows).sum(0)
         top = select_topk(scores, cfg.k)
         before = _answer_prob(model, ev)
+        evaluation[rel] = (ev, before)
         with edited(model, top):
             after_top = _answer_prob(model, ev)
         drop_top = ((before - after_top) / before).tolist()
@@ -206,9 +220,19 @@ def knowledge_neurons(cfg: KnowledgeNeuronsConfig, ctx: RunContext) -> Knowledge
         ctx.progress(f"{rel}: drop top {relations[rel]['drop_top']:.3f} vs random {relations[rel]['drop_random']:.3f}")
     tops = [r["drop_top"] for r in relations.values()]
     rnds = [r["drop_random"] for r in relations.values()]
+    cross: dict[str, dict[str, float]] = {}
+    for a, ra in relations.items():
+        with edited(model, [tuple(u) for u in ra["neurons"]]):
+            cross[a] = {b: float(((p0 - _answer_prob(model, ev)) / p0).mean())
+                        for b, (ev, p0) in evaluation.items() if b != a}
+    pairs = [v for row in cross.values() for v in row.values()]
+    own = sum(tops) / len(tops)
+    cross_mean = sum(pairs) / len(pairs) if pairs else float("nan")
     return KnowledgeNeuronsMetrics.model_validate({
         "relations": relations,
         "suppression": {"drop_top_mean": sum(tops) / len(tops), "drop_random_mean": sum(rnds) / len(rnds),
                         "top_minus_random": (sum(tops) - sum(rnds)) / len(tops),
                         "relations_top_above_random": sum(t > r for t, r in zip(tops, rnds))},
+        "specificity": {"cross_drop": cross, "own_drop_mean": own, "cross_drop_mean": cross_mean,
+                        "own_minus_cross": own - cross_mean},
         "selected_per_layer": layer_distribution(selected_all, n_layers)})
