@@ -495,13 +495,20 @@ def cmd_report(args, out: Out) -> int:
     from arx.artifact.report import build_report
 
     art, scale = _artifact(args)
-    target = Path(args.out) if args.out else art.root / "build" / "report" / scale
-    summary = build_report(art, scale, target.resolve())
-    index = summary.out / "index.html"
-    out.emit({"scale": scale, "out": str(summary.out), "index": str(index), "pages": summary.pages,
-              "claims": summary.claims, "verdicts": summary.counts},
-             f"wrote {summary.pages} pages for {summary.claims} claims ({scale}) to {summary.out}\n"
-             f"open file://{index} (or: python -m http.server -d {summary.out})")
+    # without --scale: every scale that has a review report, side by side under build/report/<scale>/
+    scales = [scale] if args.scale else [s for s in art.manifest.scales
+                                         if (art.root / "evidence" / "review" / f"{s}.json").is_file()] or [scale]
+    base = Path(args.out).resolve() if args.out else art.root / "build" / "report"
+    built = []
+    for s in scales:
+        target = base if args.out and len(scales) == 1 and args.scale else base / s
+        summary = build_report(art, s, target, siblings=scales if len(scales) > 1 else ())
+        built.append({"scale": s, "out": str(summary.out), "index": str(summary.out / "index.html"),
+                      "pages": summary.pages, "claims": summary.claims, "verdicts": summary.counts})
+    first = built[0]
+    text = "\n".join(f"wrote {b['pages']} pages for {b['claims']} claims ({b['scale']}) to {b['out']}" for b in built)
+    out.emit({**first, "sites": built}, f"{text}\nopen file://{first['index']} (or: python -m http.server -d "
+                                         f"{Path(first['out']).parent})")
     return 0
 
 
@@ -557,8 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--key", action="append", default=[],
                     help="dotted metric key (repeatable; default: the keys the claims on this rule test)")
     sp = add("report", cmd_report, "the artifact as a static web site (claims, per-seed evidence, history, runs, "
-             "exploration graph) that works offline; default build/report/<scale>/", (common, scaled))
-    sp.add_argument("--out", help="output directory (replaced; default build/report/<scale>)")
+             "exploration graph) that works offline: build/report/<scale>/ for every scale with a review report, "
+             "or only --scale", (common, scaled))
+    sp.add_argument("--out", help="output directory (replaced; default build/report/; with --scale the site itself)")
     sp = add("trace", cmd_trace, "the exploration graph as a tree (all, under a node id, or the nodes about a claim id)")
     sp.add_argument("id", nargs="?", help="show only the subtree under this node")
     sp = add("note", cmd_note, "add a question / experiment / decision / dead_end / pivot node")

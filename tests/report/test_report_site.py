@@ -83,3 +83,16 @@ def test_unknown_scale_is_a_clear_error(tmp_path):
     res = subprocess.run([sys.executable, "-m", "arx.cli", "report", "--scale", "huge", "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "scale" in res.stderr
+
+
+def test_without_scale_every_reviewed_scale_is_built_and_linked(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "arx.cli", "report", "--json", "--out", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    sites = {s["scale"] for s in json.loads(res.stdout)["sites"]}
+    assert sites == {p.stem for p in (ROOT / "evidence" / "review").glob("*.json")} >= {"small", "pretrained"}
+    small = (tmp_path / "small" / "index.html").read_text()
+    assert '<a href="../pretrained/index.html">pretrained</a>' in small
+    page = (tmp_path / "pretrained" / "claims" / "knowledge_neurons_real_facts.html").read_text()
+    assert "code hashes" in page and "code/arx/experiments/pretrained.py" in page and "packages" in page
+    assert broken_links(tmp_path) == []

@@ -262,7 +262,7 @@ def _claim_rows(art: Artifact, scale: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _index(art: Artifact, scale: str, rows: list[dict[str, Any]]) -> str:
+def _index(art: Artifact, scale: str, rows: list[dict[str, Any]], siblings: Sequence[str]) -> str:
     counts = {v: sum(r["verdict"] == v for r in rows if r["has_check"]) for v in VERDICTS}
     checked = sum(r["has_check"] for r in rows)
     cards = "".join(f'<div class="card"><b>{counts[v]}</b>{_pill(v)}</div>' for v in VERDICTS
@@ -273,7 +273,9 @@ def _index(art: Artifact, scale: str, rows: list[dict[str, Any]]) -> str:
                "inconclusive. Verdicts are computed by <code>arx review</code> from the evidence of every seed by the "
                "decision rule in each claim file, fixed before the run.</p>")
     papers = sorted({r["paper"] for r in rows})
-    filters = ('<div class="filters">' + _select("claims", "paper", "paper", papers)
+    scales = "" if len(siblings) < 2 else '<p class="small">scale: ' + " · ".join(
+        f"<b>{esc(x)}</b>" if x == scale else f'<a href="../{esc(x)}/index.html">{esc(x)}</a>' for x in siblings) + "</p>"
+    filters = (scales + '<div class="filters">' + _select("claims", "paper", "paper", papers)
                + _select("claims", "verdict", "verdict", sorted({r["verdict"] for r in rows}))
                + '<label>search <input data-filter="claims" placeholder="claim, threshold, ..."></label>'
                + '<span class="muted small"><span id="claims-count"></span> shown</span></div>')
@@ -342,14 +344,18 @@ def _claim_page(art: Artifact, cid: str, scale: str, figures: list[str], nodes: 
         for seed, ev in sorted(s["evidence"].items(), key=lambda kv: int(kv[0])):
             prov = ev["provenance"] or {}
             cfg = json.dumps(prov.get("config"), indent=1, sort_keys=True) if prov.get("config") else ""
+            full = _provenance(art, ev["path"])
+            code = json.dumps(full.get("code", {}), indent=1, sort_keys=True)
+            packages = json.dumps(full.get("packages", {}), indent=1, sort_keys=True)
             rows.append(f"<tr><td>{esc(seed)}</td><td>{esc(ev['state'])}</td><td><code>{esc(ev['path'])}</code>"
                         f"</td><td><code>{esc((prov.get('git_commit') or '')[:10])}</code>"
                         f"{' (dirty)' if prov.get('git_dirty') else ''}</td><td class=\"num\">"
                         f"{fmt(prov.get('wall_s'))} s</td><td><details><summary>config</summary><pre>{esc(cfg)}"
-                        "</pre></details></td></tr>")
+                        f"</pre></details><details><summary>code hashes</summary><pre>{esc(code)}</pre></details>"
+                        f"<details><summary>packages</summary><pre>{esc(packages)}</pre></details></td></tr>")
         parts.append('<h2>Evidence per seed</h2><table><thead><tr><th class="nosort">seed</th>'
                      '<th class="nosort">state</th><th class="nosort">metrics</th><th class="nosort">commit</th>'
-                     '<th class="nosort">wall</th><th class="nosort">resolved config</th></tr></thead><tbody>'
+                     '<th class="nosort">wall</th><th class="nosort">provenance</th></tr></thead><tbody>'
                      + "".join(rows) + "</tbody></table>")
         runs = []
         for r in s["runs"]:
@@ -385,6 +391,14 @@ def _claim_page(art: Artifact, cid: str, scale: str, figures: list[str], nodes: 
 def _error_page(row: dict[str, Any]) -> str:
     return _page(f"{row['id']} — arx", f"<h1>{esc(row['id'])} {_pill('error')}</h1><p>The evidence of this claim "
                  f"cannot be read, so no verdict is computed:</p><pre>{esc(row['reason'])}</pre>", 1)
+
+
+def _provenance(art: Artifact, path: str) -> dict[str, Any]:
+    """The provenance block of a metrics file ({} when it is missing or unreadable: its state says why)."""
+    try:
+        return dict(json.loads((art.root / path).read_text()).get("provenance") or {})
+    except (OSError, ValueError):
+        return {}
 
 
 def _paper_page(art: Artifact, pid: str, rows: list[dict[str, Any]]) -> str:
@@ -510,8 +524,9 @@ def _figures(art: Artifact, cid: str, scale: str, out: Path) -> list[str]:
     return found
 
 
-def build_report(art: Artifact, scale: str, out: Path) -> ReportSummary:
-    """Write the site under ``out`` (replaced): every page, the assets and the experiments' figures."""
+def build_report(art: Artifact, scale: str, out: Path, siblings: Sequence[str] = ()) -> ReportSummary:
+    """Write the site under ``out`` (replaced): every page, the assets and the experiments' figures. ``siblings``:
+    the scales built next to it (``out/../<scale>/``), which the index links to."""
     if scale not in art.manifest.scales:
         raise ArtifactError("--scale", "scale", f"unknown scale {scale!r}",
                             f"use one of {', '.join(art.manifest.scales)}", code="ARX205")
@@ -522,7 +537,7 @@ def build_report(art: Artifact, scale: str, out: Path) -> ReportSummary:
     (out / "assets" / "app.js").write_text(JS.lstrip())
     rows = _claim_rows(art, scale)
     nodes = list(iter_nodes(art.root))
-    pages = {"index.html": _index(art, scale, rows), "exploration.html": _exploration_page(nodes),
+    pages = {"index.html": _index(art, scale, rows, siblings), "exploration.html": _exploration_page(nodes),
              "compare.html": _compare_page(art, scale)}
     plotter = SeedPlotter()
     try:
