@@ -72,19 +72,12 @@ def _summary(res) -> str:
 
 
 def cmd_status(args, out: Out) -> int:
-    from arx.artifact.diagnostics import ArtifactError
-    from arx.artifact.review import Inspector, judge, registrations_at
+    from arx.artifact.review import Inspector, judge_active, registrations_at
 
     art, scale = _artifact(args)
     ins = Inspector(art)
     seeds = art.seeds(scale)
-    results, broken = {}, {}
-    for cid, claim in art.claims.items():  # one claim's bad evidence must not hide the others' state
-        if claim.retired is None:
-            try:
-                results[cid] = judge(claim, scale, ins, art.claim_files[cid], seeds)
-            except ArtifactError as e:
-                broken[cid] = e
+    results, broken = judge_active(art, scale, ins)
     regs = registrations_at(art, scale, ins, list(results))
     rows, lines = [], []
     for cid, err in broken.items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from .diagnostics import ArtifactError
 from .explain import explain
 from .exploration import iter_nodes
 from .load import Artifact
-from .review import Inspector, judge, registrations_at
+from .review import Inspector, judge_active, registrations_at
 from .schema import ExplorationNode
 
 VERDICTS = ("reproduced", "refuted", "inconclusive", "error")  # error: the evidence cannot be read (ARX4xx)
@@ -185,7 +184,6 @@ class SeedPlotter:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        os.environ["SOURCE_DATE_EPOCH"] = "0"  # no build date in the SVG: the same artifact, the same bytes
         self._rc: dict[Any, Any] = {"svg.hashsalt": "arx-report", "svg.fonttype": "none", "font.size": 9}
         with matplotlib.rc_context(self._rc):
             self.fig, self.ax = plt.subplots(figsize=(5.2, 2.4))
@@ -215,7 +213,7 @@ class SeedPlotter:
             ax.legend(fontsize=7, loc="best", frameon=False)
             ax.grid(axis="y", color="#eee")
             buf = io.StringIO()
-            self.fig.savefig(buf, format="svg", metadata={"Date": None})
+            self.fig.savefig(buf, format="svg", metadata={"Date": None})  # no build date: same artifact, same bytes
         text = buf.getvalue()
         return text[text.index("<svg"):]
 
@@ -228,14 +226,8 @@ class SeedPlotter:
 
 def _claim_rows(art: Artifact, scale: str) -> list[dict[str, Any]]:
     ins = Inspector(art)
-    seeds = art.seeds(scale)
     active = [cid for cid, c in sorted(art.claims.items()) if c.retired is None]
-    results, broken = {}, {}
-    for cid in active:  # one claim's bad evidence must not hide the others (as `arx status`)
-        try:
-            results[cid] = judge(art.claims[cid], scale, ins, art.claim_files[cid], seeds)
-        except ArtifactError as e:
-            broken[cid] = e
+    results, broken = judge_active(art, scale, ins)
     regs = registrations_at(art, scale, ins, list(results))
     rows: list[dict[str, Any]] = []
     for cid in active:
@@ -379,9 +371,9 @@ def _claim_page(art: Artifact, cid: str, scale: str, figures: list[str], nodes: 
     parts.append(f'<h2>History</h2><ul class="timeline">{hist}</ul>')
     notes = "".join(f'<li><span class="t-{esc(n["type"])}">{esc(n["type"])}</span> '
                     f'<a href="../exploration.html#{esc(n["id"])}">{esc(n["title"])}</a></li>' for n in data["notes"])
+    by_id = {n.id: n for n in nodes}
     mine = {n.id: n for n in nodes if cid in n.claims and n.type != "run"}
-    around = {**mine, **{p: by_id for n in mine.values() for p in n.parents
-                         if (by_id := next((m for m in nodes if m.id == p), None)) is not None}}
+    around = {**mine, **{p: by_id[p] for n in mine.values() for p in n.parents if p in by_id}}
     graph = (f'<div class="dagbox">{graph_svg(list(around.values()), href="../exploration.html#")}</div>'
              if around else "")
     parts.append(f"<h2>Exploration notes about this claim</h2>{graph}<ul>{notes or '<li>none</li>'}</ul>")
@@ -496,7 +488,7 @@ def _compare_page(art: Artifact, scale: str) -> str:
              "key a claim reads, and the config keys that differ between groups.</p>"]
     for rule in rules:
         try:
-            header, rows = (lambda r: (r[1], r[0]))(as_rows(compare(art, rule, [])))
+            rows, header = as_rows(compare(art, rule, []))
         except ArtifactError as e:
             parts.append(f"<h2>{esc(rule)}</h2><p class=\"muted\">{esc(e.one_line())}</p>")
             continue

@@ -382,6 +382,21 @@ def review(art: Artifact, scale: str, claim_ids: list[str] | None = None, strict
                         dirty=sorted(st.path for st in states if st.state == "dirty"))
 
 
+def judge_active(art: Artifact, scale: str, ins: Inspector) -> tuple[dict[str, CheckResult], dict[str, ArtifactError]]:
+    """Every active claim judged at ``scale``, and the claims whose evidence cannot be read (their error): one bad
+    metrics file must not hide the other claims' verdicts (``arx status``, ``arx report``)."""
+    seeds = art.seeds(scale)
+    results: dict[str, CheckResult] = {}
+    broken: dict[str, ArtifactError] = {}
+    for cid, claim in sorted(art.claims.items()):
+        if claim.retired is None:
+            try:
+                results[cid] = judge(claim, scale, ins, art.claim_files[cid], seeds)
+            except ArtifactError as e:
+                broken[cid] = e
+    return results, broken
+
+
 def registrations_at(art: Artifact, scale: str, ins: Inspector, claim_ids: list[str]) -> dict[str, Registration]:
     """Pre-registration of each claim's check at ``scale`` against the evidence ``ins`` has read."""
     runs: dict[str, list[tuple[str | None, str]]] = {}
