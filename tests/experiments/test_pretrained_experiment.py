@@ -4,12 +4,14 @@ match zeroing the neurons' weights by hand, the random control is layer-matched;
 from __future__ import annotations
 
 import json
+from typing import get_args
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from arx.data import train_tokenizer
-from arx.data.real_facts import FACTS, TEMPLATES, real_facts, renderings
+from arx.data.real_facts import FACTS, TEMPLATES, Relation, real_facts, renderings
 from arx.experiments import RunContext
 from arx.experiments import pretrained as X
 from arx.experiments.moe_attribution import jsonl_facts
@@ -45,6 +47,10 @@ def test_real_facts_have_templates_and_unique_subjects_per_relation():
     assert renderings(real_facts(["landmark"]))[0][0] == "The Eiffel Tower is located in the country of"
     with pytest.raises(ValueError, match="unknown relation"):
         real_facts(["weather"])
+    assert set(get_args(Relation)) == set(FACTS) == set(TEMPLATES)
+    with pytest.raises(ValidationError, match="relations.0"):  # a misspelt relation is a config error (exit 2)
+        X.KnowledgeNeuronsConfig.model_validate(dict(model_dir="x", relations=["capitol"], k=1, ig_steps=1,
+                                                     ig_path="joint", random_draws=1))
 
 
 def test_knowledge_neurons_split_drops_and_random_control(model_dir, tmp_path):

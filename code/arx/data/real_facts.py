@@ -10,6 +10,10 @@ so that a finding does not rest on one wording. A fact's answer is scored by its
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+#: the relations of this file (typed configs take a list of them, so a misspelt one is a config error)
+Relation = Literal["capital", "currency", "language", "continent", "landmark"]
 
 #: relation -> templates; "{s}" is the subject, the answer follows the prompt after one space.
 TEMPLATES: dict[str, list[str]] = {

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from arx.data.real_facts import TEMPLATES, real_facts, renderings
+from arx.data.real_facts import TEMPLATES, Relation, real_facts, renderings
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.experiments.moe_attribution import jsonl_facts  # the shared JSONL -> FactBatch reader
 from arx.methods.attribution.ig import attribute_ig
@@ -34,7 +34,7 @@ from arx.methods.attribution.neurons import layer_distribution, random_units_lik
 from arx.methods.attribution.prompts import FactBatch, target_logprob
 from arx.methods.editing.depn import edited
 from arx.models import get_adapter, load_model
-from arx.models.gguf import GGUFSource, convert, file_sha256
+from arx.models.gguf import GGUFSource, convert
 
 # ----------------------------------------------------------------------------------------------------- config
 
@@ -52,7 +52,7 @@ class PretrainedModelConfig(ExperimentConfig):
 
 class KnowledgeNeuronsConfig(ExperimentConfig):
     model_dir: str  # the pretrained_model output (model, tokenizer, probe.jsonl)
-    relations: list[str] = Field(min_length=1)
+    relations: list[Relation] = Field(min_length=1)
     selection_fraction: float = Field(0.5, gt=0, lt=1)  # of each relation's known facts
     k: int = Field(gt=0)  # neurons zeroed per relation
     ig_steps: int = Field(gt=0)
@@ -153,7 +153,7 @@ def pretrained_model(cfg: PretrainedModelConfig, ctx: RunContext) -> PretrainedM
         ctx.progress(f"probe {rel}: {probe[rel]['known_renderings']} of {len(mine)} renderings known")
     ad = get_adapter(model)
     return PretrainedModelMetrics.model_validate({
-        "model_id": cfg.model_id, "gguf_sha256": file_sha256(source.locate()),
+        "model_id": cfg.model_id, "gguf_sha256": source.sha256,  # convert() refused any other file
         "params": sum(p.numel() for p in model.parameters()), "layers": ad.num_layers,
         "ffn_neurons": ad.units("neuron"), "vocab_size": len(tok), "probe": probe,
         "known_renderings": sum(p["known_renderings"] for p in probe.values()),
