@@ -16,6 +16,7 @@ import arx.experiments as registry
 from arx.data import train_tokenizer
 from arx.experiments import RUNTIME_KEYS, RunContext
 from arx.experiments import moe_attribution as X
+from arx.methods.attribution.fact_files import jsonl_facts
 from arx.models import build_model, save_model
 
 torch.set_num_threads(1)
@@ -158,7 +159,7 @@ def test_missing_inputs_name_the_fix(tmp_path, zoo):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "anna lives in", "object": "lindau"}\n')
     with pytest.raises(ValueError, match="lines \\[1\\] lack prompt/object/relation"):
-        X.jsonl_facts(bad, None)
+        jsonl_facts(bad, None)
 
 
 @pytest.mark.parametrize("scale", list(CONFIG))

@@ -14,7 +14,7 @@ from arx.data import train_tokenizer
 from arx.data.real_facts import FACTS, TEMPLATES, Relation, real_facts, renderings
 from arx.experiments import RunContext
 from arx.experiments import pretrained as X
-from arx.experiments.moe_attribution import jsonl_facts
+from arx.methods.attribution.fact_files import jsonl_facts
 from arx.methods.attribution.prompts import target_logprob
 from arx.methods.editing.depn import persistent_edit
 from arx.models import build_model, load_model, save_model

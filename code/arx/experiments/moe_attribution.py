@@ -25,7 +25,6 @@ the selection split is reported beside it as ``in_sample``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,10 +32,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from arx.data.batching import pad_right
-from arx.data.facts import object_token_targets
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.attribution import blocking, gated_lpi, heads, moe
+from arx.methods.attribution.fact_files import jsonl_facts, relation_kinds
 from arx.methods.attribution.prompts import FactBatch, ranking_metrics
 from arx.methods.ratios import safe_ratio
 from arx.models import get_adapter, load_model
@@ -45,37 +43,6 @@ from arx.plots import saved_figure
 FAMILIES = ("qwen2_moe", "olmoe", "llama")
 
 # ------------------------------------------------------------------------------------------------------ data
-
-
-def jsonl_facts(path: Path, tokenizer) -> FactBatch:
-    """Facts from ``{"prompt", "object", "relation"}`` lines; the target is the object's first token in context."""
-    if not path.exists():
-        raise FileNotFoundError(f"fact file {path} is missing: write one JSON object per line with keys "
-                                "prompt, object, relation (e.g. from PARAREL/LAMA) and set facts_jsonl")
-    lines = [d for d in map(json.loads, filter(str.strip, path.read_text().splitlines()))
-             if d.get("split") != "probe"]
-    bad = [i + 1 for i, d in enumerate(lines) if not {"prompt", "object", "relation"} <= set(d)]
-    if not lines or bad:
-        raise ValueError(f"{path}: {'no facts' if not lines else f'lines {bad[:5]} lack prompt/object/relation'}; "
-                         "write one JSON object per line with keys prompt, object, relation")
-    rel_names = sorted({d["relation"] for d in lines})
-    prompts, targets = object_token_targets(tokenizer, [(d["prompt"], d["object"]) for d in lines])
-    bos = tokenizer.bos_token_id
-    if bos is not None and tokenizer("x")["input_ids"][:1] == [bos]:  # a checkpoint trained with BOS gets it here too
-        prompts = [[bos, *p] for p in prompts]
-    ids, mask = pad_right(prompts, tokenizer.pad_token_id or 0)
-    return FactBatch(ids, mask, torch.tensor([len(p) - 1 for p in prompts]), torch.tensor(targets),
-                     torch.tensor([rel_names.index(d["relation"]) for d in lines]))
-
-
-def relation_kinds(path: Path) -> dict[int, str] | None:
-    """Relation index (as in :func:`jsonl_facts`) -> its ``kind`` (geographic / attribute); None when the lines carry
-    no kind (a paper-scale facts file may not)."""
-    lines = [d for d in map(json.loads, filter(str.strip, path.read_text().splitlines())) if d.get("split") != "probe"]
-    kinds = {d["relation"]: d.get("kind") for d in lines}
-    if any(k is None for k in kinds.values()):
-        return None
-    return {i: str(kinds[r]) for i, r in enumerate(sorted(kinds))}
 
 
 def split_facts(batch: FactBatch, fraction: float, seed: int) -> tuple[FactBatch, FactBatch, torch.Tensor]:
@@ -267,6 +234,7 @@ class LpiFamily(ExperimentMetrics):
     residual_share_per_pair: list[float]  # |quadrature error| / |neuron sum|
     residual_share_max: float
     residual_share_abs_per_pair: list[float]  # |quadrature error| / Σ|neuron LPI| (well-conditioned)
+    switch_share_per_pair: list[float]  # |routing-switch change| / |neuron sum| (0 for dense models)
     pairs_within_rtol: int  # pairs whose residual share met the config's rtol within max_steps
     evaluations_per_pair: list[int]
     top_share_per_pair: list[float]
@@ -367,8 +335,8 @@ def _plot(path: Path, series: dict[str, list[float]], xlabel: str, ylabel: str, 
 
 def _ratio_min(ratios: dict[str, float | None]) -> float | None:
     """The smallest ratio, or None if any is undefined (a degenerate control makes the minimum unknown)."""
-    values = list(ratios.values())
-    return None if any(v is None for v in values) else min(values)
+    values = [v for v in ratios.values() if v is not None]
+    return min(values) if len(values) == len(ratios) else None
 
 
 @experiment("moe_attribution_cross", config=CrossConfig, metrics=CrossMetrics)
@@ -378,19 +346,21 @@ def cross(cfg: CrossConfig, ctx: RunContext) -> CrossMetrics:
     seed = ctx.seed
     method = cfg.method
     res: dict[str, Any] = {"method": method}
-    eff, profiles, head_masking = {}, {}, {}
+    eff: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, list[float]] = {}
+    head_masking: dict[str, dict[str, Any]] = {}
     k = cfg.mask_heads
     for family in FAMILIES:  # one model in memory at a time (paper-scale checkpoints are large)
         model = load(cfg, family, ctx.device, ctx.dtype)
         facts = _subset(facts_for(cfg, family), cfg.n_facts, seed)
         a = moe.cross_level(model, facts, method=method, steps=cfg.ig_steps)
         ffn_units = {u: moe.layer_mass(v) for u, v in a.items() if u != "head"}
+        ffn_mass = torch.stack(list(ffn_units.values())).sum(0)  # [L]
         eff[family] = moe.per_layer_efficiency(model, [v for u, v in a.items() if u != "head"])
-        profiles[f"{family} FFN units"] = (sum(ffn_units.values()) / sum(ffn_units.values()).sum()).tolist()
+        profiles[f"{family} FFN units"] = (ffn_mass / ffn_mass.sum()).tolist()
         res[family] = {"ranking": ranking_metrics(model, facts),
                        "head_mass_per_layer": moe.layer_mass(a["head"]).tolist(),
-                       **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum()
-                                                             / sum(ffn_units.values()).sum())}
+                       **({"shared_share_of_ffn_mass": float(ffn_units["shared"].sum() / ffn_mass.sum())}
                           if "shared" in ffn_units else {})}
         if family == cfg.coordination_model:
             c = heads.head_expert_correlation(a["head"], a["expert"], cfg.permutations, seed)
@@ -555,7 +525,8 @@ def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
             cur = _load_state(path)
             results.append(gated_lpi.gated_lpi(model, prev, cur, facts, cfg.steps, cfg.rtol, cfg.max_steps))
             ctx.progress(f"gated-lpi {family} {path.name}: {results[-1].evaluations} points, residual "
-                         f"{results[-1].residual_share:.3f} of the neuron sum")
+                         f"{results[-1].residual_share:.3f} and routing switches {results[-1].switch_share:.3f} "
+                         "of the neuron sum")
             prev = cur
         shares = [gated_lpi.concentration(r.neurons, frac) for r in results]
         pooled = torch.stack([r.neurons.clamp_min(0) for r in results]).sum(0)
@@ -563,6 +534,7 @@ def lpi(cfg: LpiConfig, ctx: RunContext) -> LpiMetrics:
         res[family] = {"steps": [s.name for s in _checkpoints(cfg, family)], "pairs": [r.summary() for r in results],
                        "residual_share_per_pair": residual, "residual_share_max": max(residual),
                        "residual_share_abs_per_pair": [r.residual_share_abs for r in results],
+                       "switch_share_per_pair": [r.switch_share for r in results],
                        "pairs_within_rtol": sum(x <= cfg.rtol for x in residual),
                        "evaluations_per_pair": [r.evaluations for r in results],
                        "top_share_per_pair": shares, "top_share_mean": sum(shares) / len(shares),

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from arx.data.real_facts import TEMPLATES, Relation, real_facts, renderings
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
-from arx.experiments.moe_attribution import jsonl_facts  # the shared JSONL -> FactBatch reader
+from arx.methods.attribution.fact_files import jsonl_facts
 from arx.methods.attribution.ig import attribute_ig
 from arx.methods.attribution.neurons import layer_distribution, random_units_like, select_topk
 from arx.methods.attribution.prompts import FactBatch, target_logprob

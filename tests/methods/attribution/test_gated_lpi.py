@@ -110,3 +110,47 @@ def test_bad_inputs():
         gated_lpi.gated_lpi(model, a, a, b, rtol=0.0)
     with pytest.raises(AttributionError, match="fraction must be"):
         gated_lpi.concentration(torch.ones(3), 0.0)
+
+
+def _rerouted_path(seed: int = 0):
+    """An OLMoE pair whose routers differ strongly and whose experts differ from each other, so tokens switch
+    experts along the path and f jumps there."""
+    model, b = tiny("olmoe"), facts(8)
+    a = {k: v * 4 if "experts" in k else v for k, v in _state(model).items()}
+    g = torch.Generator().manual_seed(seed)
+
+    def step(k: str, v: torch.Tensor) -> torch.Tensor:
+        scale = 2.0 if "gate.weight" in k else 0.3 if "experts" in k else 0.0
+        return v + scale * torch.randn(v.shape, generator=g)
+
+    return model, a, {k: step(k, v) for k, v in a.items()}, b
+
+
+def test_routing_switches_are_an_explicit_term_that_closes_completeness():
+    model, a, bst, b = _rerouted_path()
+    # the oracle: a plain midpoint rule on 600 points; its gradients never see a jump, so total minus its
+    # gradient sum is the switch change, up to its own (small) quadrature error
+    fine = gated_lpi.gated_lpi(model, a, bst, b, steps=600)
+    gradient_part = float(fine.neurons.sum()) + fine.rest
+    oracle_switch = fine.total - gradient_part
+    assert abs(oracle_switch) > 0.2 * abs(float(fine.neurons.sum()))  # the phenomenon: jumps quadrature cannot see
+    assert fine.switch == pytest.approx(oracle_switch, rel=0.05)
+    coarse = gated_lpi.gated_lpi(model, a, bst, b, steps=8)
+    adaptive = gated_lpi.gated_lpi(model, a, bst, b, steps=8, rtol=0.01, max_steps=200)
+    assert coarse.residual_share > 0.05  # eight points are not enough here
+    assert adaptive.residual_share <= 0.01 and adaptive.evaluations < 200
+    assert adaptive.switch == pytest.approx(oracle_switch, rel=0.05)
+
+    def l1_error(r: gated_lpi.LPIResult) -> float:
+        return float((r.neurons - fine.neurons).abs().sum() / fine.neurons.abs().sum())
+
+    assert l1_error(adaptive) < 0.1 and l1_error(adaptive) < l1_error(coarse) / 2
+
+
+def test_frozen_routing_is_the_models_own_routing_where_nothing_switches():
+    model, b = tiny("olmoe"), facts(6)
+    a = _state(model)
+    res = gated_lpi.gated_lpi(model, a, a, b, steps=2)  # a zero step: nothing moves, nothing switches
+    assert res.total == 0.0 and res.switch == 0.0 and float(res.neurons.abs().sum()) == 0.0
+    dense = gated_lpi.gated_lpi(tiny("llama"), *_bent_path()[1:3], facts(6), steps=4)
+    assert dense.switch == 0.0

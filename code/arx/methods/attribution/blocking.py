@@ -10,6 +10,8 @@ of "blocking": tokens keep their routing and the blocked experts' gated outputs 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -74,7 +76,7 @@ def blocking_by_relation(model: nn.Module, batch: FactBatch, expert_attr: torch.
                                f"[{len(batch)}, {lay.num_layers}, {lay.num_experts}] (one row per fact)")
     evaluate = batch if evaluate is None else evaluate
     gen = torch.Generator().manual_seed(seed)
-    out: dict[str, object] = {}
+    out: dict[str, dict[str, Any]] = {}
     for rel in sorted(set(batch.relation.tolist()) & set(evaluate.relation.tolist())):
         idx = (batch.relation == rel).nonzero()[:, 0]
         facts = evaluate.take((evaluate.relation == rel).nonzero()[:, 0])

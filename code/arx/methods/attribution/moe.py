@@ -20,6 +20,8 @@ layer profile (``layer_mass``) stays Σ|A| per layer: it compares layers of one 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -40,9 +42,9 @@ def attribute(model: nn.Module, batch: FactBatch, unit: str, method: str = "grad
         raise AttributionError(f"steps must be >= 1, got {steps}")
     if method == "ablation":
         return _ablation(model, batch, unit, batch_size)
-    grid = dict(steps=1, rule="right") if method == "grad" else dict(steps=steps, rule="middle")
-    return attribute_ig(model, batch, unit, path="joint", positions="all", max_rows=batch_size * grid["steps"],
-                        **grid)
+    points, rule = (1, "right") if method == "grad" else (steps, "middle")
+    return attribute_ig(model, batch, unit, path="joint", positions="all", max_rows=batch_size * points,
+                        steps=points, rule=rule)
 
 
 @torch.no_grad()
@@ -86,16 +88,17 @@ def layer_mass(attr: torch.Tensor) -> torch.Tensor:
     return attr.abs().sum(-1).mean(0)
 
 
-def per_layer_efficiency(model: nn.Module, ffn_attr: list[torch.Tensor]) -> dict[str, object]:
+def per_layer_efficiency(model: nn.Module, ffn_attr: list[torch.Tensor]) -> dict[str, Any]:
     """Signed FFN attribution per activated FFN parameter, per layer, from ``[N, L, n]`` attributions of the
     model's FFN unit types (experts and shared expert, or dense neurons): granularity-invariant (module doc)."""
     activated = get_adapter(model).activated_ffn_params()
-    signed = sum(a.sum(-1) for a in ffn_attr)  # [N, L]: each layer's FFN contribution per fact
+    signed = torch.stack([a.sum(-1) for a in ffn_attr]).sum(0)  # [N, L]: each layer's FFN contribution per fact
     mass = signed.mean(0)
     eff = mass / activated
+    unsigned = torch.stack([layer_mass(a) for a in ffn_attr]).sum(0)
     return {"per_layer": eff.tolist(), "mean": float(eff.mean()), "mass_per_layer": mass.tolist(),
             "per_fact": (signed.mean(1) / activated).tolist(),
-            "activated_ffn_params_per_layer": activated, "profile": layer_profile(sum(layer_mass(a) for a in ffn_attr))}
+            "activated_ffn_params_per_layer": activated, "profile": layer_profile(unsigned)}
 
 
 def layer_profile(mass: torch.Tensor) -> dict[str, float]:
