@@ -5,20 +5,28 @@ DEPN_MODELS = [f"{arx_evidence('depn', 'depn_base')}/{m}/model.safetensors" for 
 
 rule depn_base:
     output: arx_metrics("depn_base", paper="depn"), DEPN_MODELS
+    threads: arx_threads("depn_base")
+    resources: **arx_resources("depn_base")
     shell:  arx_run("depn_base", paper="depn")
 
 rule depn_edit:
     input:  arx_inputs("depn_edit", paper="depn")
     output: arx_metrics("depn_edit", paper="depn")
+    threads: arx_threads("depn_edit")
+    resources: **arx_resources("depn_edit")
     shell:  arx_run("depn_edit", paper="depn")
 
 rule depn_dynamics:
     input:  arx_inputs("depn_dynamics", paper="depn")
     output: arx_metrics("depn_dynamics", paper="depn")
+    threads: arx_threads("depn_dynamics")
+    resources: **arx_resources("depn_dynamics")
     shell:  arx_run("depn_dynamics", paper="depn")
 
 # Pretrained scale: knowledge neurons on real facts (reads the pretrained_model rule's model and probe.jsonl).
 rule knowledge_neurons:
     input:  arx_inputs("knowledge_neurons", paper="depn")
     output: arx_metrics("knowledge_neurons", paper="depn")
+    threads: arx_threads("knowledge_neurons")
+    resources: **arx_resources("knowledge_neurons")
     shell:  arx_run("knowledge_neurons", paper="depn")

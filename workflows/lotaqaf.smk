@@ -6,14 +6,20 @@ LOTAQAF_BASE = f"{arx_evidence('lotaqaf', 'lotaqaf_base')}/model/model.safetenso
 rule lotaqaf_base:
     output: arx_metrics("lotaqaf_base", paper="lotaqaf"),
             LOTAQAF_BASE
+    threads: arx_threads("lotaqaf_base")
+    resources: **arx_resources("lotaqaf_base")
     shell:  arx_run("lotaqaf_base", paper="lotaqaf")
 
 rule lotaqaf_mmlu:
     input:  arx_inputs("lotaqaf_mmlu", paper="lotaqaf")
     output: arx_metrics("lotaqaf_mmlu", paper="lotaqaf")
+    threads: arx_threads("lotaqaf_mmlu")
+    resources: **arx_resources("lotaqaf_mmlu")
     shell:  arx_run("lotaqaf_mmlu", paper="lotaqaf")
 
 rule lotaqaf_task:
     input:  arx_inputs("lotaqaf_task", paper="lotaqaf")
     output: arx_metrics("lotaqaf_task", paper="lotaqaf")
+    threads: arx_threads("lotaqaf_task")
+    resources: **arx_resources("lotaqaf_task")
     shell:  arx_run("lotaqaf_task", paper="lotaqaf")

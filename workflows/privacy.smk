@@ -3,20 +3,30 @@
 
 rule privacy_exposure:
     output: arx_metrics("privacy_exposure", paper="privacy")
+    threads: arx_threads("privacy_exposure")
+    resources: **arx_resources("privacy_exposure")
     shell:  arx_run("privacy_exposure", paper="privacy")
 
 rule privacy_mia:
     output: arx_metrics("privacy_mia", paper="privacy")
+    threads: arx_threads("privacy_mia")
+    resources: **arx_resources("privacy_mia")
     shell:  arx_run("privacy_mia", paper="privacy")
 
 rule privacy_canaries:
     output: arx_metrics("privacy_canaries", paper="privacy")
+    threads: arx_threads("privacy_canaries")
+    resources: **arx_resources("privacy_canaries")
     shell:  arx_run("privacy_canaries", paper="privacy")
 
 rule privacy_dp_audit:
     output: arx_metrics("privacy_dp_audit", paper="privacy")
+    threads: arx_threads("privacy_dp_audit")
+    resources: **arx_resources("privacy_dp_audit")
     shell:  arx_run("privacy_dp_audit", paper="privacy")
 
 rule privacy_phishing:
     output: arx_metrics("privacy_phishing", paper="privacy")
+    threads: arx_threads("privacy_phishing")
+    resources: **arx_resources("privacy_phishing")
     shell:  arx_run("privacy_phishing", paper="privacy")

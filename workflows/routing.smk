@@ -5,9 +5,13 @@
 rule routing_isolation:
     input:  arx_inputs("routing_isolation", paper="routing")
     output: arx_metrics("routing_isolation", paper="routing")
+    threads: arx_threads("routing_isolation")
+    resources: **arx_resources("routing_isolation")
     shell:  arx_run("routing_isolation", paper="routing")
 
 rule routing_rise:
     input:  arx_inputs("routing_rise", paper="routing")
     output: arx_metrics("routing_rise", paper="routing")
+    threads: arx_threads("routing_rise")
+    resources: **arx_resources("routing_rise")
     shell:  arx_run("routing_rise", paper="routing")

@@ -393,7 +393,8 @@ def cmd_validate(args, out: Out) -> int:
 
 def cmd_reproduce(args, out: Out) -> int:
     from arx.artifact.diagnostics import ArtifactError
-    from arx.artifact.reproduce import plan, run
+    from arx.artifact.remote import default_remote, pull
+    from arx.artifact.reproduce import plan, run, upstream_to_pull
 
     art, scale = _artifact(args)
     seeds = None
@@ -403,19 +404,35 @@ def cmd_reproduce(args, out: Out) -> int:
         except ValueError:
             raise ArtifactError(None, "--seeds", f"{args.seeds!r} is not a comma-separated list of seeds",
                                 "write e.g. --seeds 0,1", code="ARX502") from None
+    # upstream outputs DVC tracks but this clone lacks: pulled from the remote, or (failing that) rebuilt
+    wanted = [] if args.from_scratch or args.no_pull else upstream_to_pull(art, args.claim, scale, seeds)
+    fetch: dict = {"absent": wanted, "remote": default_remote(art.root) if wanted else None, "pulled": False}
+    if wanted and args.dry_run:
+        fetch["note"] = (f"{len(wanted)} DVC-tracked upstream output(s) are absent here; a run first pulls them from "
+                         f"remote {fetch['remote']!r} (the plan below rebuilds them only if that fails; --no-pull "
+                         "rebuilds them)")
+    elif wanted:
+        try:
+            moved = pull(art.root, wanted)
+            fetch.update(pulled=True, note=f"pulled {len(wanted)} DVC-tracked upstream output(s) from remote "
+                         f"{moved.remote!r} instead of rebuilding them ({moved.summary})")
+        except ArtifactError as e:
+            fetch["note"] = f"could not pull {len(wanted)} upstream output(s), so Snakemake rebuilds them: {e.one_line()}"
+        print(f"arx: {fetch['note']}", file=sys.stderr)
     p = plan(art, args.claim, scale, seeds, args.from_scratch)
     total = p.total_s
     rows = [[r, n, "-" if p.expected_s[r] is None else f"{p.expected_s[r]:.0f} s"] for r, n in p.jobs.items()]
     text = (f"plan for {args.claim} at {scale}, seeds {p.seeds}"
             f"{' from scratch' if args.from_scratch else ''}:\n" + _table(rows, ["rule", "jobs", "expected each"])
             + f"\nexpected job time: {'unknown (a rule has never run here)' if total is None else f'{total:.0f} s'}"
-            + f" (serial; divided by the cores Snakemake uses)\ncommand: {' '.join(p.command)}")
+            + f" (serial; divided by the cores Snakemake uses)\ncommand: {' '.join(p.command)}"
+            + (f"\n{fetch['note']}" if "note" in fetch else ""))
     if args.dry_run:
-        out.emit({**p.as_json(), "ran": False}, text)
+        out.emit({**p.as_json(), "pull": fetch, "ran": False}, text)
         return 0
     print(text, file=sys.stderr)
     code = run(art, p)
-    out.emit({**p.as_json(), "ran": True, "exit_code": code},
+    out.emit({**p.as_json(), "pull": fetch, "ran": True, "exit_code": code},
              f"snakemake exited {code}" + ("" if code == 0 else ": see the failed job's log above; its run node "
                                            "is in exploration/nodes/ (`arx explain {args.claim}`)"))
     return 0 if code == 0 else 1
@@ -502,6 +519,24 @@ def cmd_report(args, out: Out) -> int:
     text = "\n".join(f"wrote {b['pages']} pages for {b['claims']} claims ({b['scale']}) to {b['out']}" for b in built)
     out.emit({**first, "sites": built}, f"{text}\nopen file://{first['index']} (or: python -m http.server -d "
                                          f"{Path(first['out']).parent})")
+    return 0
+
+
+def cmd_evidence_transfer(args, out: Out) -> int:
+    from arx.artifact import remote
+    from arx.artifact.evidence import dvc_entries
+
+    root = _root()
+    if args.action == "pull":
+        targets = remote.absent(root, args.paths or None)
+        moved = remote.pull(root, targets, args.remote)
+    else:
+        prefixes = [p.rstrip("/") + "/" for p in args.paths]
+        targets = [ptr for data, ptr, _ in dvc_entries(root) if data.exists()
+                   and (not prefixes or any(ptr.startswith(p) for p in prefixes))]
+        moved = remote.push(root, targets, args.remote)
+    out.emit(moved.as_json(), f"{args.action}: {len(moved.targets)} DVC-tracked output(s), remote "
+             f"{moved.remote!r}: {moved.summary}")
     return 0
 
 
@@ -606,6 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-n", "--dry-run", action="store_true", help="print the plan only")
     sp.add_argument("--from-scratch", action="store_true", help="also re-run everything upstream (zoo models)")
     sp.add_argument("--seeds", metavar="K,K", help="only these seeds (default: the scale's seeds)")
+    sp.add_argument("--no-pull", action="store_true", help="rebuild absent DVC-tracked upstream outputs instead of "
+                    "pulling them from the DVC remote")
     add("codes", cmd_codes, "every diagnostic code arx reports (ARX1xx files, 2xx claims, 3xx graph, 4xx evidence "
         "contents, 5xx command line, 900 internal), with its severity")
     sp = add("schema", cmd_schema, "print the JSON Schemas; --write regenerates logic/schemas/")
@@ -620,6 +657,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = ev.add_parser("track", help="dvc add the large outputs under PATH (serialised by a lock)", parents=[common])
     sp.add_argument("path")
     sp.set_defaults(fn=cmd_evidence_track)
+    for action, what in (("push", "send the DVC-tracked outputs present here to the DVC remote"),
+                         ("pull", "fetch the DVC-tracked outputs absent here from the DVC remote")):
+        sp = ev.add_parser(action, help=f"{what} (default remote: core.remote in .dvc/config)", parents=[common])
+        sp.add_argument("paths", nargs="*", metavar="PATH", help="only the outputs under these paths (default: all "
+                        "of evidence/)")
+        sp.add_argument("-r", "--remote", help="a remote name from `dvc remote list`")
+        sp.set_defaults(fn=cmd_evidence_transfer, action=action)
     return p
 
 

@@ -20,6 +20,7 @@ import math
 import os
 import pkgutil
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ import time
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import ValidationError
 
@@ -214,7 +215,25 @@ class _Interrupted(BaseException):
 
 
 def _on_signal(signum, _frame):
-    raise _Interrupted(f"received signal {signal.Signals(signum).name}")
+    job = os.environ.get("SLURM_JOB_ID")
+    where = (f" in SLURM job {job} (scancel, or the job hit its time limit: raise `runtime` under `resources:` in "
+             "the scale config, then re-run; finished jobs are kept)") if job else ""
+    raise _Interrupted(f"received signal {signal.Signals(signum).name}{where}")
+
+
+def _max_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class _SlurmJob(TypedDict):
+    slurm_job_id: str | None
+    slurm_node: str | None
+
+
+def _slurm() -> _SlurmJob:
+    """The SLURM job and node of this run (None outside a SLURM job)."""
+    return {"slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_node": os.environ.get("SLURMD_NODENAME")}
 
 
 def _prepare_runtime(cfg: dict[str, Any]) -> str:
@@ -298,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         if root is not None:  # a rule that never started is still a failed run: record it, write nothing else
             now = now_iso()
             info = RunInfo(experiment=args.experiment, rule=args.rule, scale=args.scale or "default", out=args.out,
-                           paper_config=args.paper_config, pid=os.getpid(), host=socket.gethostname(), started=now,
+                           paper_config=args.paper_config, pid=os.getpid(), host=socket.gethostname(), **_slurm(),
+                           started=now,
                            finished=now, status="failed", error=e.one_line(), log_tail=[e.one_line()])
             node = record_run(root, info, f"{args.experiment} (rejected)")
             print(f"arx.run: recorded as exploration/nodes/{node.id}.yaml", file=sys.stderr)
@@ -313,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                    wildcards=dict(w.partition("=")[::2] for w in args.wildcard),
                    params=dict(s.partition("=")[::2] for s in args.sets),
                    scale=scale, paper_config=args.paper_config, out=out_rel, git_commit=commit, git_dirty=dirty,
-                   pid=os.getpid(), host=socket.gethostname(), started=started, status="running")
+                   pid=os.getpid(), host=socket.gethostname(), **_slurm(), started=started, status="running")
     recorder = RunRecorder(root, info, title=f"{args.experiment} ({scale})", parents=args.parent,
                            claims=_claims_fed(root, out_rel))
     log_path = out / "run.log"
@@ -373,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             arx_logger.setLevel(old_level)
             sys.stdout, sys.stderr = old_out, old_err
     tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL:]
-    recorder.close(status, tail, error=error, evidence=evidence)
+    recorder.close(status, tail, error=error, evidence=evidence, max_rss_mb=_max_rss_mb())
     if status != "succeeded":
         print(f"arx.run: {args.experiment} {status}; run node exploration/nodes/{recorder.node.id}.yaml", file=sys.stderr)
         return 1

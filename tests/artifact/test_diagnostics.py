@@ -138,3 +138,13 @@ def test_an_unwritable_report_is_a_one_line_error(arx, art):
     write(art, "evidence/review", "a file where the report directory should be")
     code, out, err = arx("review", "--json")
     assert code == 2 and json.loads(out)["code"] == "ARX115" and "Traceback" not in err
+
+
+def test_resources_naming_an_unknown_rule_or_a_bad_value_are_errors(arx, art):
+    scale = art / "workflows" / "config" / "small.yaml"
+    scale.write_text(scale.read_text() + "  rules:\n    toy_fitt: {runtime: 3}\n")
+    code, _, err = arx("validate")
+    assert code == 2 and "ARX216" in err and "resources.rules.toy_fitt" in err
+    scale.write_text(scale.read_text().replace("toy_fitt: {runtime: 3}", "toy_fit: {threads: 0}"))
+    code, _, err = arx("validate")
+    assert code == 2 and "ARX504" in err and "resources.rules.toy_fit.threads" in err

@@ -14,6 +14,7 @@ import yaml
 
 from .diagnostics import ArtifactError
 from .load import load_manifest, read_yaml
+from .resources import scale_resources
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -63,7 +64,9 @@ def scale_defaults(root: Path, scale: str) -> dict:
     if not isinstance(defaults, dict):
         raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...",
                             code="ARX504")
-    return _expand(defaults)
+    # one place for threads: a run outside Snakemake gets the scale's default rule threads; a rule's job gets
+    # --set num_threads=<what Snakemake granted>
+    return _expand({"num_threads": scale_resources(root, scale).default.threads, **defaults})
 
 
 def _expand(cfg: dict) -> dict:

@@ -58,6 +58,7 @@ CODES: dict[str, Code] = {
     "ARX213": Code("rule-mismatch", "error", "a check's rule differs from the rule that produced its evidence"),
     "ARX214": Code("no-claims", "error", "logic/claims/ holds no claim"),
     "ARX215": Code("post-hoc", "warning", "a check was committed (or changed) after the evidence it judges"),
+    "ARX216": Code("unknown-resource-rule", "error", "a scale config's resources.rules names no workflow rule"),
     # exploration graph
     "ARX301": Code("unknown-parent", "error", "a node's parent does not exist"),
     "ARX302": Code("graph-cycle", "error", "exploration nodes form a cycle"),

@@ -156,7 +156,7 @@ class RunRecorder:
                 pass
 
     def close(self, status: str, log_tail: list[str], error: str | None = None,
-              evidence: dict[str, str] | None = None) -> None:
+              evidence: dict[str, str] | None = None, max_rss_mb: float | None = None) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
@@ -165,7 +165,7 @@ class RunRecorder:
         finished = now_iso()
         run = run.model_copy(update={
             "status": status, "finished": finished, "log_tail": log_tail, "error": error,
-            "evidence": evidence or {},
+            "evidence": evidence or {}, "max_rss_mb": max_rss_mb,
             "wall_s": round(_parse(finished) - _parse(run.started), 3),
         })
         self.node = self.node.model_copy(update={"run": run})

@@ -13,10 +13,12 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .diagnostics import ArtifactError
 from .exploration import iter_nodes
 from .load import Artifact
+from .remote import absent
 from .runs import expected_seconds
 
 
@@ -74,11 +76,27 @@ def parse_job_stats(text: str) -> dict[str, int]:
     return jobs
 
 
-def plan(art: Artifact, cid: str, scale: str, seeds: list[int] | None = None, from_scratch: bool = False) -> Plan:
-    command = snakemake_command(art, cid, scale, seeds, from_scratch)
+_RULE_LINE = re.compile(r"^(?:local)?rule (\w+):$")
+_OUTPUT_LINE = re.compile(r"^\s+output: (.+)$")
+
+
+def parse_job_outputs(text: str) -> dict[str, list[str]]:
+    """``rule -> outputs`` of every job in a (non-quiet) Snakemake dry run."""
+    out: dict[str, list[str]] = {}
+    rule = None
+    for line in text.splitlines():
+        m = _RULE_LINE.match(line.strip()) if not line.startswith(" ") else None
+        if m:
+            rule = m.group(1)
+        elif rule and (o := _OUTPUT_LINE.match(line)):
+            out.setdefault(rule, []).extend(x.strip() for x in o.group(1).split(","))
+    return out
+
+
+def _dry_run(art: Artifact, command: list[str], quiet: bool) -> str:
     try:
-        dry = subprocess.run([*command, "--dry-run", "--quiet", "rules"], cwd=art.root, capture_output=True,
-                             text=True)
+        dry = subprocess.run([*command, "--dry-run", *(["--quiet", "rules"] if quiet else [])], cwd=art.root,
+                             capture_output=True, text=True)
     except OSError as e:
         raise ArtifactError(None, "snakemake", f"cannot start Snakemake: {e}", "pip install -e . (it installs "
                             "snakemake)", code="ARX509") from None
@@ -86,7 +104,22 @@ def plan(art: Artifact, cid: str, scale: str, seeds: list[int] | None = None, fr
         last = (dry.stderr.strip() or dry.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise ArtifactError(None, "snakemake", f"the dry run failed: {last[0]}", f"run `{' '.join(command)} -n` "
                             "to see the whole message", code="ARX509")
-    jobs = parse_job_stats(dry.stdout)
+    return dry.stdout
+
+
+def upstream_to_pull(art: Artifact, cid: str, scale: str, seeds: list[int] | None = None) -> list[str]:
+    """DVC pointers whose data is absent here and which the plan would otherwise rebuild upstream of the claim's
+    rule (a zoo model, a base checkpoint): pulling them from the remote replaces retraining."""
+    command = snakemake_command(art, cid, scale, seeds, from_scratch=False)
+    check_rule = art.claims[cid].checks[scale].rule
+    outputs = [o for rule, outs in parse_job_outputs(_dry_run(art, command, quiet=False)).items()
+               if rule != check_rule and not rule.startswith("reproduce_claim_") for o in outs]
+    return absent(art.root, [str(Path(o).parent) for o in outputs]) if outputs else []
+
+
+def plan(art: Artifact, cid: str, scale: str, seeds: list[int] | None = None, from_scratch: bool = False) -> Plan:
+    command = snakemake_command(art, cid, scale, seeds, from_scratch)
+    jobs = parse_job_stats(_dry_run(art, command, quiet=True))
     expected = expected_seconds(iter_nodes(art.root), scale)
     return Plan(cid, scale, seeds if seeds is not None else art.seeds(scale), command, jobs,
                 {rule: expected.get(rule) for rule in jobs})

@@ -397,9 +397,12 @@ class RunInfo(Strict):
     git_dirty: bool | None = None
     pid: int
     host: str
+    slurm_job_id: str | None = Field(default=None, description="$SLURM_JOB_ID when the run is a SLURM job")
+    slurm_node: str | None = Field(default=None, description="$SLURMD_NODENAME: the cluster node it ran on")
     started: str
     finished: str | None = None
     wall_s: float | None = None
+    max_rss_mb: float | None = Field(default=None, description="peak resident memory of the run's process (size mem_mb)")
     status: RunStatus
     log_tail: list[str] = Field(default_factory=list)
     error: str | None = None

@@ -15,6 +15,7 @@ from typing import Any
 from .diagnostics import ArtifactError, Problems
 from .exploration import NODES
 from .load import MANIFEST, Artifact, find_cycle, load_artifact, load_node, read_json, read_yaml, rel, validate
+from .resources import scale_resources
 from .schema import SCHEMA_MODELS, Claim
 
 SCHEMA_DIR = Path("logic") / "schemas"
@@ -190,7 +191,25 @@ def static_problems(art: Artifact) -> Problems:
                                            "--list-rules`) or add it", code="ARX212"))
     for problem in claim_key_problems(art.root, list(art.claims.values())):
         problems.add(problem)
+    for problem in resource_problems(art, rules):
+        problems.add(problem)
     return problems
+
+
+def resource_problems(art: Artifact, rules: set[str] | None) -> list[ArtifactError]:
+    """Each scale config's ``resources:`` parses, and names only rules the workflow defines."""
+    out = []
+    for scale, entry in art.manifest.scales.items():
+        try:
+            declared = scale_resources(art.root, scale)
+        except ArtifactError as e:
+            out.append(e)
+            continue
+        out += [ArtifactError(entry.config, f"resources.rules.{r}", "names no rule of workflows/*.smk (the rule "
+                              "would silently keep the default)", "use a name from `snakemake --list-rules`",
+                              code="ARX216")
+                for r in declared.rules if rules is not None and r not in rules]
+    return out
 
 
 def validate_all(root: Path, strict: bool = False) -> tuple[list[str], list[ArtifactError]]:

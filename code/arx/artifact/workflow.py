@@ -18,6 +18,7 @@ from typing import Any
 from .config import build_config
 from .diagnostics import ArtifactError
 from .load import claim_paths, find_root, load_claim, load_manifest
+from .resources import ScaleResources, scale_resources
 from .schema import Claim, Manifest
 
 
@@ -107,6 +108,7 @@ class Workflow:
     scale: str
     seeds: list[int]
     claims: list[Claim]
+    rule_resources: ScaleResources = field(default_factory=ScaleResources)  # the scale config's `resources:`
     rule_outputs: list[str] = field(default_factory=list)  # every rule's output patterns, set after parsing
 
     @classmethod
@@ -119,7 +121,22 @@ class Workflow:
                                 f"use --config scale={'|'.join(manifest.scales)}", code="ARX205")
         seeds = _seeds(config.get("seeds"), manifest.scales[scale].seeds)
         claims = [c for c in (load_claim(p, root) for p in claim_paths(root)) if c.retired is None]  # not re-run
-        return cls(root, manifest, scale, seeds, claims)
+        return cls(root, manifest, scale, seeds, claims, scale_resources(root, scale))
+
+    def threads(self, rule: str) -> int:
+        """A rule's ``threads:`` at this scale (the scale config's ``resources``); ``arx.run`` sets torch's threads
+        to what Snakemake grants (fewer when ``--cores`` is smaller)."""
+        return self.rule_resources.of(rule).threads
+
+    def resources(self, rule: str) -> dict[str, int]:
+        """A rule's ``resources:`` at this scale: ``mem_mb``, ``runtime`` (minutes) and ``gpu`` when it needs one."""
+        return self.rule_resources.of(rule).snakemake()
+
+    def unknown_resource_rules(self, rule_names: set[str]) -> list[str]:
+        """Names under ``resources.rules`` that no .smk defines (a typo would silently keep the default)."""
+        scale_file = self.manifest.scales[self.scale].config
+        return [f"{scale_file}: resources.rules.{r} names no rule of workflows/*.smk"
+                for r in self.rule_resources.rules if r not in rule_names]
 
     def smk_files(self) -> list[str]:
         return [str(p) for p in sorted((self.root / "workflows").glob("*.smk"))]
@@ -152,7 +169,7 @@ class Workflow:
         parts = [_quote(sys.executable), "-m", "arx.run", _quote(experiment),
                  "--paper-config", _quote(f"workflows/config/{paper}.yaml"),
                  "--scale", _quote(self.scale), "--out", _quote(_WILDCARD.sub(r"{wildcards.\1}", out_dir)),
-                 "--rule", "{rule}"]
+                 "--rule", "{rule}", "--set", "num_threads={threads}"]
         for w in dict.fromkeys(names):
             parts += ["--wildcard", _quote(f"{w}={{wildcards.{w}}}")]
         if "seed" in names:
