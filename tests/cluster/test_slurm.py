@@ -54,6 +54,15 @@ def _run_nodes(root: Path, experiment: str) -> list[dict]:
     return [n for n in nodes if n.get("run") and n["run"]["experiment"] == experiment]
 
 
+def _flat(value, prefix: str = "") -> dict:
+    """Nested metrics as ``{dotted.key: number}`` (lists by index), for an approximate comparison."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
 def _verdict(root: Path, env: dict, claim: str) -> dict:
     res = arx(root, env, "review", "--json", "--claim", claim, "--allow-missing")
     assert res.returncode in (0, 1), res.stderr
@@ -109,8 +118,10 @@ def test_a_job_cancelled_with_scancel_is_an_interrupted_run_node(cluster, tmp_pa
 
 
 @pytest.mark.skipif(not (REPO / ".git").exists(), reason="needs the artifact's git checkout to clone")
-def test_a_real_claim_at_one_seed_reproduces_through_slurm_bit_identically(cluster, tmp_path):
-    """privacy_exposure at seed 0 (about 100 s on 2 cores): the SLURM job's metrics equal the committed evidence's."""
+def test_a_real_claim_at_one_seed_reproduces_through_slurm(cluster, tmp_path):
+    """privacy_exposure at seed 0 (about a minute): the SLURM job's metrics match the committed evidence's and the
+    verdict is the committed one. Not bit for bit: the committed run may come from another CPU, whose vector kernels
+    round differently in the last digits (on one machine, local and SLURM runs agree exactly)."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(clone / "code")}
@@ -121,7 +132,11 @@ def test_a_real_claim_at_one_seed_reproduces_through_slurm_bit_identically(clust
                      "reproduce_claim_exposure_grows_with_repetition", timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     produced = json.loads((clone / rel).read_text())
-    assert produced["metrics"] == committed["metrics"]
+    got, want = _flat(produced["metrics"]), _flat(committed["metrics"])
+    floats = {k for k, v in want.items() if isinstance(v, float)}
+    assert got.keys() == want.keys() and len(floats) > 10
+    assert {k: got[k] for k in floats} == pytest.approx({k: want[k] for k in floats}, rel=1e-4, abs=1e-9)
+    assert {k: v for k, v in got.items() if k not in floats} == {k: v for k, v in want.items() if k not in floats}
     assert produced["provenance"]["code"] == committed["provenance"]["code"]
     (node,) = [n for n in _run_nodes(clone, "privacy_exposure") if n["run"].get("slurm_job_id")]
     assert node["run"]["status"] == "succeeded" and node["run"]["max_rss_mb"] > 0
