@@ -15,6 +15,8 @@ from arx.data.real_facts import FACTS, TEMPLATES, Relation, real_facts, renderin
 from arx.experiments import RunContext
 from arx.experiments import pretrained as X
 from arx.methods.attribution.fact_files import jsonl_facts
+from arx.methods.attribution.ig import attribute_ig
+from arx.methods.attribution.neurons import select_topk
 from arx.methods.attribution.prompts import target_logprob
 from arx.methods.editing.depn import persistent_edit
 from arx.models import build_model, load_model, save_model
@@ -35,9 +37,9 @@ def model_dir(tmp_path_factory):
 
 
 def _cfg(model_dir, **kw):
-    return X.KnowledgeNeuronsConfig.model_validate(dict(
-        model_dir=str(model_dir), relations=RELATIONS, k=3, ig_steps=2, ig_path="joint", random_draws=2,
-        max_rows=64, **kw))
+    return X.KnowledgeNeuronsConfig.model_validate({
+        **dict(model_dir=str(model_dir), relations=RELATIONS, k=3, ig_steps=2, ig_path="joint", random_draws=2,
+               max_rows=64), **kw})
 
 
 def test_real_facts_have_templates_and_unique_subjects_per_relation():
@@ -104,3 +106,14 @@ def test_missing_probe_and_too_few_facts_are_clear_errors(model_dir, tmp_path):
         X.knowledge_neurons(_cfg(tmp_path), RunContext(out=tmp_path, seed=0))
     with pytest.raises(ValueError, match="too few to split"):
         X.knowledge_neurons(_cfg(model_dir, selection_fraction=0.01), RunContext(out=tmp_path, seed=0))
+
+
+def test_layer_path_selects_the_top_neurons_of_the_general_per_layer_ig(model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    m = X.knowledge_neurons(_cfg(model_dir, ig_path="layer"), RunContext(out=tmp_path, seed=1)).model_dump()
+    model, tok = load_model(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    for rel in RELATIONS:  # the oracle: the general per-layer path (no cache), summed over the selection facts
+        sel = jsonl_facts(tmp_path / f"{rel}.selection.jsonl", tok)
+        scores = attribute_ig(model, sel, "neuron", steps=2, objective="prob", path="layer", use_cache=False).sum(0)
+        assert [tuple(u) for u in m["relations"][rel]["neurons"]] == [tuple(u) for u in select_topk(scores, 3)]

@@ -30,6 +30,7 @@ from arx.data.real_facts import TEMPLATES, Relation, real_facts, renderings
 from arx.experiments import ExperimentConfig, ExperimentMetrics, RunContext, experiment
 from arx.methods.attribution.fact_files import jsonl_facts
 from arx.methods.attribution.ig import attribute_ig
+from arx.methods.attribution.ig_layer_cache import attribute_ig_from_layers
 from arx.methods.attribution.neurons import layer_distribution, random_units_like, select_topk
 from arx.methods.attribution.prompts import FactBatch, target_logprob
 from arx.methods.editing.depn import edited
@@ -56,7 +57,9 @@ class KnowledgeNeuronsConfig(ExperimentConfig):
     selection_fraction: float = Field(0.5, gt=0, lt=1)  # of each relation's known facts
     k: int = Field(gt=0)  # neurons zeroed per relation
     ig_steps: int = Field(gt=0)
-    ig_path: Literal["layer", "joint"]  # joint: every layer's neurons scaled together (one pass per step)
+    # layer: the knowledge-neurons path (one layer scaled at a time, the others intact), layer-cached; joint: every
+    # layer's neurons scaled together (one pass per step)
+    ig_path: Literal["layer", "joint"]
     random_draws: int = Field(gt=0)
     max_rows: int = 256  # rows of one IG forward/backward
 
@@ -198,8 +201,11 @@ def knowledge_neurons(cfg: KnowledgeNeuronsConfig, ctx: RunContext) -> Knowledge
             _write_jsonl(Path(ctx.out) / f"{rel}.{part}.jsonl", [d for d in lines if (d["fact"] in chosen) == keep])
         sel, ev = (jsonl_facts(Path(ctx.out) / f"{rel}.{part}.jsonl", tok) for part in ("selection", "evaluation"))
         ctx.progress(f"{rel}: IG over {len(sel)} selection renderings ({cfg.ig_path} path, {cfg.ig_steps} steps)")
-        scores = attribute_ig(model, sel.to(ctx.device), "neuron", steps=cfg.ig_steps, objective="prob",
-                              path=cfg.ig_path, max_rows=cfg.max_rows).sum(0)
+        if cfg.ig_path == "layer":  # each layer's rows start from its cached hidden state (same numbers, ~L/2 faster)
+            scores = attribute_ig_from_layers(model, sel.to(ctx.device), steps=cfg.ig_steps, objective="prob").sum(0)
+        else:
+            scores = attribute_ig(model, sel.to(ctx.device), "neuron", steps=cfg.ig_steps, objective="prob",
+                                  path="joint", max_rows=cfg.max_rows).sum(0)
         top = select_topk(scores, cfg.k)
         before = _answer_prob(model, ev)
         evaluation[rel] = (ev, before)
