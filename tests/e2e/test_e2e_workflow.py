@@ -33,7 +33,8 @@ def test_dry_run_writes_nothing_and_wires_the_run_command(workflow_artifact):
     out = res.stdout + res.stderr
     for seed in (0, 1, 2):
         assert ("-m arx.run toy_fit --paper-config workflows/config/toy.yaml --scale small --out "
-                f"evidence/toy/toy_fit/small/seed_{seed} --rule toy_fit --wildcard seed={seed} --set seed={seed}") in out
+                f"evidence/toy/toy_fit/small/seed_{seed} --rule toy_fit --set num_threads=1 --wildcard seed={seed} "
+                f"--set seed={seed}") in out
     assert "-m arx.cli review --scale small" in out and "--allow-missing" not in out
     assert "workflow specific profile profiles/default" in out
     assert tree(root) == before

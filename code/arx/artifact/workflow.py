@@ -162,7 +162,8 @@ class Workflow:
         ``out`` may hold wildcards as in the output pattern (``evidence/zoo/small/seed_{seed}/{model_id}``); they
         are rewritten for the shell (``{wildcards.model_id}``) and recorded in the run node, as are the names in
         ``wildcards``. The ``seed`` wildcard also becomes ``--set seed=<k>``. Keyword arguments become
-        ``--set key=value`` (``__`` for a dot: ``model__layers=2``).
+        ``--set key=value`` (``__`` for a dot: ``model__layers=2``). ``--set num_threads={threads}`` hands the
+        experiment the threads Snakemake granted the job (the rule's ``threads:``, fewer under a small ``--cores``).
         """
         out_dir = out or self.evidence_dir(paper, experiment)
         names = [*_WILDCARD.findall(out_dir), *wildcards]
