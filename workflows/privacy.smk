@@ -30,3 +30,11 @@ rule privacy_phishing:
     threads: arx_threads("privacy_phishing")
     resources: **arx_resources("privacy_phishing")
     shell:  arx_run("privacy_phishing", paper="privacy")
+
+# Pretrained scale: SmolLM2 fine-tuned on synthetic members and canaries (reads the pretrained_model rule's model).
+rule pretrained_privacy:
+    input:  arx_inputs("pretrained_privacy", paper="privacy")
+    output: arx_metrics("pretrained_privacy", paper="privacy")
+    threads: arx_threads("pretrained_privacy")
+    resources: **arx_resources("pretrained_privacy")
+    shell:  arx_run("pretrained_privacy", paper="privacy")
