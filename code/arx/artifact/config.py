@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import ArtifactError
-from .load import load_manifest, read_yaml
+from .load import read_scale_config, read_yaml
 from .resources import scale_resources
 
 
@@ -54,12 +54,7 @@ def _select_instances(cfg: dict) -> None:
 
 def scale_defaults(root: Path, scale: str) -> dict:
     """``defaults:`` of the scale's config file: shared by every experiment at that scale."""
-    manifest = load_manifest(root)
-    if scale not in manifest.scales:
-        raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
-                            f"use one of {', '.join(manifest.scales)}", code="ARX205")
-    scale_file = manifest.scales[scale].config
-    doc = read_yaml(root / scale_file, scale_file)
+    scale_file, doc = read_scale_config(root, scale)
     defaults = (doc.data or {}).get("defaults") if isinstance(doc.data, dict) else None
     if not isinstance(defaults, dict):
         raise ArtifactError(scale_file, "defaults", "missing or not a mapping", "add `defaults:` with device, seed, ...",

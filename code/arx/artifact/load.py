@@ -429,3 +429,14 @@ def find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
 
 def load_node(path: Path, root: Path) -> ExplorationNode:
     return load_model(ExplorationNode, path, root)
+
+
+def read_scale_config(root: Path, scale: str) -> tuple[str, Any]:
+    """(path, parsed document) of a scale's config file (``ara.yaml`` → ``scales.<scale>.config``); an unknown
+    scale is one error listing the known ones."""
+    manifest = load_manifest(root)
+    if scale not in manifest.scales:
+        raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
+                            f"use one of {', '.join(manifest.scales)}", code="ARX205")
+    scale_file = manifest.scales[scale].config
+    return scale_file, read_yaml(root / scale_file, scale_file)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .diagnostics import ArtifactError
-from .load import load_manifest, read_yaml
+from .load import read_scale_config
 
 
 class RuleResources(BaseModel):
@@ -55,13 +55,9 @@ class ScaleResources(BaseModel):
 
 def scale_resources(root: Path, scale: str) -> ScaleResources:
     """The scale's ``resources:`` (the defaults when the section is absent); a bad entry is one error naming it."""
-    manifest = load_manifest(root)
-    if scale not in manifest.scales:
-        raise ArtifactError("ara.yaml", "scales", f"unknown scale {scale!r}",
-                            f"use one of {', '.join(manifest.scales)}", code="ARX205")
-    scale_file = manifest.scales[scale].config
-    doc = read_yaml(root / scale_file, scale_file)
+    scale_file, doc = read_scale_config(root, scale)
     section: Any = doc.data.get("resources", {}) if isinstance(doc.data, dict) else {}
+
     def fail(e: ValidationError, prefix: tuple[str, ...]) -> ArtifactError:
         err = e.errors()[0]
         where = ".".join(str(p) for p in ("resources", *prefix, *err["loc"]))
