@@ -30,3 +30,11 @@ rule knowledge_neurons:
     threads: arx_threads("knowledge_neurons")
     resources: **arx_resources("knowledge_neurons")
     shell:  arx_run("knowledge_neurons", paper="depn")
+
+# Pretrained scale: DEPN on a copy of SmolLM2 fine-tuned on synthetic private records.
+rule pretrained_depn:
+    input:  arx_inputs("pretrained_depn", paper="depn")
+    output: arx_metrics("pretrained_depn", paper="depn")
+    threads: arx_threads("pretrained_depn")
+    resources: **arx_resources("pretrained_depn")
+    shell:  arx_run("pretrained_depn", paper="depn")
