@@ -193,11 +193,16 @@ def _review_ci(args, out: Out, art, report, fail_on) -> int:
             [[c.claim, c.field, c.before, c.after] for c in changes], ["claim", "field", "committed", "recomputed"])
     else:
         text += f"{len(report.results)} verdicts as committed"
+    missing = [r for r in report.results if r.reason.startswith("evidence missing")]
+    if missing:  # a check without its evidence fails the gate: say which, and how to produce it
+        text += f"\n{len(missing)} claim(s) without their evidence:\n" + "\n".join(
+            f"  {r.claim}: {r.reason}" for r in missing)
     text += _problems_text(report)
     text += f"\n\nexit {code}"
     out.emit({"scale": report.scale, "against": args.against, "exit_code": code, "committed_report": committed is not None,
               "changes": [c.__dict__ for c in changes], "tampered": report.tampered, "stale": report.stale,
-              "dirty": report.dirty, "results": [r.model_dump(mode="json") for r in report.results]}, text)
+              "dirty": report.dirty, "missing": [r.claim for r in missing],
+              "results": [r.model_dump(mode="json") for r in report.results]}, text)
     return code
 
 

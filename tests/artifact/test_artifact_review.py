@@ -290,6 +290,16 @@ def test_review_ci_passes_on_a_clean_checkout_and_writes_nothing(arx, committed)
     assert code == 0 and json.loads(out)["changes"] == [] and snapshot(committed) == before
 
 
+def test_review_ci_names_the_claims_whose_evidence_is_missing(arx, committed):
+    (committed / "evidence/toy/toy_fit/small/seed_1/metrics.json").unlink()
+    arx("review")  # committed as it is: the verdict is the same, only the evidence is gone
+    git(committed, "commit", "-qam", "seed 1 removed")
+    code, out, _ = arx("review", "--ci", "--json")
+    assert code == 1 and "toy_fit_recovers_weights" in json.loads(out)["missing"] and not json.loads(out)["changes"]
+    _, text, _ = arx("review", "--ci")
+    assert "claim(s) without their evidence" in text and "arx reproduce toy_fit_recovers_weights" in text
+
+
 def test_review_ci_fails_on_tampered_evidence(arx, committed):
     p = committed / "evidence/toy/toy_fit/small/seed_1/metrics.json"
     doc = json.loads(p.read_text())
